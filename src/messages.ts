@@ -1,0 +1,35 @@
+// Every sentence a researcher may read about a failed launch, in one place.
+//
+// `submit` messages are raised by submit.yml.erb: the dashboard shows them on the form and submits
+// nothing. They are Ruby format strings (`%{name}` placeholders). `job` messages are printed by the
+// job's scripts into output.log (printf format strings, `%s` placeholders), each as one plain line
+// saying what failed and what to do.
+
+export const submitMessages = {
+  unknownPartition: 'Please choose one of the listed partitions ("%{value}" is not one of them).',
+  partitionNotOnCluster: 'The %{partition} partition is not on the %{cluster} cluster. Please choose a partition of that cluster.',
+  notWholeNumber: '%{field} must be a whole number; you entered "%{value}".',
+  outOfRange: '%{field} on the %{partition} partition must be between %{min} and %{max}; you asked for %{value}.',
+  noGpusOnPartition: 'The %{partition} partition has no GPUs: set GPUs to 0, or choose a partition with GPUs.',
+  tooManyCoresForGpus: 'With %{gpus} GPU(s) on the %{partition} partition you may use at most %{max} CPU cores (%{perGpu} per GPU); you asked for %{value}.',
+  unknownContainer: 'Please choose one of the listed containers ("%{value}" is not one of them).',
+  containerNotOnPartition: 'The %{container} container is not offered on the %{partition} partition. Please choose one of: %{allowed}.',
+  customImageNotAllowed: 'This site does not allow your own container images. Please choose one of the listed containers.',
+  customImageMissing: 'Please enter your container image (%{where}), or choose one of the listed containers.',
+  customImageOutside: 'Your own container image must be %{where}; "%{value}" is not.',
+  workingDirInvalid: 'The working directory must be an absolute path (starting with /) without line breaks or control characters; "%{value}" is not.',
+  extraBindInvalid: 'Each extra bind path must look like /host/path, /host/path:/container/path or /host/path:/container/path:ro, without spaces around it; "%{value}" does not.',
+  accountInvalid: 'The account may contain only letters, digits, "_", "." and "-"; "%{value}" does not.',
+} as const;
+
+export const jobMessages = {
+  imageMissing: 'ood-jupyter: ERROR: the container image %s does not exist or cannot be read on %s. Choose another container and launch again, or ask your support team to check the image.',
+  unknownContainer: 'ood-jupyter: ERROR: this app has no container named %s (it may have been removed since you opened the form). Open the form again and choose a listed container.',
+  runtimeMissing: 'ood-jupyter: ERROR: the container runtime "%s" is not available on %s after the site set-up commands. Please tell your support team.',
+  workingDirMissing: 'ood-jupyter: ERROR: cannot enter the working directory %s (it does not exist or you cannot open it). Choose another working directory and launch again.',
+  workingDirUnbindable: 'ood-jupyter: ERROR: the working directory %s contains "," or ":", which the container runtime cannot bind. Choose or rename a directory without them.',
+  noJupyterLab: 'ood-jupyter: ERROR: the image %s has no JupyterLab and ipykernel for python3 ("python3 -m jupyterlab" cannot run in it). Choose a container that ships JupyterLab.',
+  jupyterExited: 'ood-jupyter: ERROR: JupyterLab stopped with exit status %s. The lines above say why; fix that and launch again, or send this log to your support team.',
+  portTimeout: 'ood-jupyter: ERROR: JupyterLab did not start listening on port %s within %s seconds. The lines above may say why; launch again, or send this log to your support team.',
+  jupyterNotRunning: 'ood-jupyter: ERROR: JupyterLab ended before it was ready. The lines above say why.',
+} as const;

@@ -1,0 +1,107 @@
+// The preset files staff edit, described once. Types are inferred from these schemas,
+// and the README's preset reference follows them field by field.
+import { z } from 'zod';
+
+const wholeNumber = (what: string, min = 0) =>
+  z.number({ error: `must be a whole number ≥ ${min}` })
+    .int({ error: `must be a whole number ≥ ${min}` })
+    .min(min, { error: `must be a whole number ≥ ${min}` })
+    .max(1_000_000, { error: `${what} looks wrong: must be at most 1000000` });
+
+const absolutePath = z.string()
+  .regex(/^\/[^\0\n\r,:]*$/, { error: 'must be an absolute path (starting with /) without commas, colons or line breaks' })
+  .refine((p) => !p.split('/').includes('..'), { error: 'must not contain ".." components' });
+
+/** An OOD cluster id or Slurm name: what may safely appear in a directive and on sbatch's command line. */
+const slurmName = z.string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { error: 'must be 1–64 letters, digits, "_", "." or "-", starting with a letter or digit' });
+
+/** A `--flag` or `--flag=value` handed to sbatch verbatim. */
+const sbatchArgument = z.string()
+  .regex(/^--[a-z][a-z-]*(=[^\s'"\\`$;&|<>]+)?$/, {
+    error: 'must be one sbatch option like "--qos=normal" (no spaces, quotes or shell characters)',
+  })
+  .refine((arg) => !/^--(partition|gres|gpus|gpus-per-node|mem|cpus-per-task|time|account|export|chdir|output|job-name)\b/.test(arg), {
+    error: 'sets something the form already controls (partition, GPUs, memory, cores, time, account, output); use the matching preset field',
+  });
+
+const range = (what: string, min: number) =>
+  z.object({
+    default: wholeNumber(what, min),
+    max: wholeNumber(what, min),
+    min: wholeNumber(what, min).optional(),
+  }).strict();
+
+export const siteSchema = z.object({
+  cluster: z.union([slurmName, z.array(slurmName).min(1)]),
+  title: z.string().min(1).max(80).default('JupyterLab'),
+  description: z.string().max(2000).default('Start JupyterLab inside a container on a compute node.'),
+  category: z.string().min(1).max(40).default('Interactive Apps'),
+  subcategory: z.string().min(1).max(40).default('Servers'),
+  /** Form order of the partitions; the first is the default. Defaults to every partition file, alphabetically. */
+  partitions: z.array(slurmName).min(1).optional(),
+  runtime: z.object({
+    command: z.enum(['apptainer', 'singularity']).default('apptainer'),
+    /** Shell lines run in the job before the runtime is used, e.g. `module load apptainer`. */
+    setup: z.array(z.string().min(1).regex(/^[^\n\r]*$/, { error: 'must be one line' })).default([]),
+  }).strict().default({ command: 'apptainer', setup: [] }),
+  binds: z.array(absolutePath).default([]),
+  proxyPrefix: z.enum(['node', 'rnode']).default('node'),
+  customImages: z.object({
+    allow: z.boolean().default(false),
+    /** Directories a researcher's own .sif may live under. */
+    pathPrefixes: z.array(absolutePath).default([]),
+    /** Registry URI schemes a researcher may use (`docker://…`, `oras://…`). */
+    registries: z.array(z.enum(['docker', 'oras'])).default([]),
+  }).strict().default({ allow: false, pathPrefixes: [], registries: [] }),
+  accounts: z.enum(['auto', 'text', 'none']).default('none'),
+}).strict();
+
+export const partitionSchema = z.object({
+  label: z.string().min(1).max(80),
+  description: z.string().max(1000).default(''),
+  /** Which of the site's clusters this partition belongs to (needed only when the site has several). */
+  cluster: slurmName.optional(),
+  gpus: z.object({
+    /** Slurm gres type such as a100; omit for any GPU of the partition. */
+    type: slurmName.optional(),
+    max: wholeNumber('gpus.max'),
+    default: wholeNumber('gpus.default').optional(),
+    min: wholeNumber('gpus.min').optional(),
+    /** How the GPUs are asked for: `--gres=gpu:TYPE:N` or `--gpus-per-node=TYPE:N`. */
+    request: z.enum(['gres', 'gpus-per-node']).default('gres'),
+  }).strict().default({ max: 0, request: 'gres' }),
+  memoryGb: range('memoryGb', 1),
+  hours: range('hours', 1),
+  cores: z.object({
+    default: wholeNumber('cores.default', 1),
+    max: wholeNumber('cores.max', 1),
+    min: wholeNumber('cores.min', 1).optional(),
+    /** Most cores per requested GPU, so one GPU cannot take a whole node's CPUs. */
+    maxPerGpu: wholeNumber('cores.maxPerGpu', 1).optional(),
+  }).strict(),
+  sbatchArgs: z.array(sbatchArgument).default([]),
+  /** Container names this partition offers; `all` (the default) offers every container. */
+  containers: z.union([z.literal('all'), z.array(z.string()).min(1)]).default('all'),
+  defaultContainer: z.string().optional(),
+}).strict();
+
+const imageReference = z.string().refine(
+  (s) => /^(docker|oras):\/\/[A-Za-z0-9][A-Za-z0-9._\/:@-]*$/.test(s) || (/^\/[^\0\n\r]*\.sif$/.test(s) && !s.split('/').includes('..')),
+  { error: 'must be an absolute path to a .sif file, or a docker:// or oras:// URI' },
+);
+
+export const containerSchema = z.object({
+  label: z.string().min(1).max(80),
+  image: imageReference,
+  description: z.string().max(1000).default(''),
+  /** Whether the image ships JupyterLab and ipykernel for `python3`. */
+  jupyterlab: z.boolean(),
+}).strict();
+
+export type Site = z.infer<typeof siteSchema>;
+export type Partition = z.infer<typeof partitionSchema>;
+export type Container = z.infer<typeof containerSchema>;
+
+/** Names of partition and container files: they become form values and directive tokens. */
+export const fileNamePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;

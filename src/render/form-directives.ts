@@ -1,0 +1,45 @@
+// OOD's dynamic form directives, generated from the presets instead of written by hand.
+// Each partition option carries its own limits (O(partitions)); each container option names
+// only the partitions that do NOT offer it (O(containers), plus exclusions).
+// Directive names use the attribute id with "_" as "-", and values as directiveToken() spells them.
+import type { AppPlan } from '../plan.js';
+import { ATTRIBUTE_IDS } from '../plan.js';
+import { directiveToken, type ValidContainer, type ValidPartition } from '../presets/validate.js';
+
+export type Directive = [name: string, value: string | number | boolean];
+
+const attr = (id: string) => id.replaceAll('_', '-');
+
+export function partitionDirectives(partition: ValidPartition, plan: AppPlan): Directive[] {
+  const directives: Directive[] = [];
+  const bound = (id: string, b: { min: number; max: number; default: number }) => {
+    directives.push([`data-min-${attr(id)}`, b.min], [`data-max-${attr(id)}`, b.max], [`data-set-${attr(id)}`, b.default]);
+  };
+  if (plan.anyGpus) {
+    bound(ATTRIBUTE_IDS.gpus, partition.gpus);
+    if (partition.gpus.max === 0) directives.push([`data-hide-${attr(ATTRIBUTE_IDS.gpus)}`, true]);
+  }
+  bound(ATTRIBUTE_IDS.cores, partition.cores);
+  bound(ATTRIBUTE_IDS.memory, partition.memoryGb);
+  bound(ATTRIBUTE_IDS.hours, partition.hours);
+  directives.push([`data-set-${attr(ATTRIBUTE_IDS.container)}`, partition.defaultContainer]);
+  for (const cluster of plan.site.clusters) {
+    if (plan.site.clusters.length > 1 && cluster !== partition.cluster) {
+      directives.push([`data-option-for-${attr(ATTRIBUTE_IDS.cluster)}-${directiveToken(cluster)}`, false]);
+    }
+  }
+  // OOD 4.1+ only: the help under the GPU field names this partition's own limit.
+  if (plan.anyGpus && partition.gpus.max > 0) {
+    const type = partition.gpus.type ? ` ${partition.gpus.type}` : '';
+    directives.push([`data-help-${attr(ATTRIBUTE_IDS.gpus)}`, `${partition.gpus.min}–${partition.gpus.max}${type} GPUs per session on ${partition.label}.`]);
+  }
+  return directives;
+}
+
+export function containerDirectives(container: ValidContainer, plan: AppPlan): Directive[] {
+  const directives: Directive[] = plan.partitions
+    .filter((p) => !p.containers.includes(container.name))
+    .map((p) => [`data-option-for-${attr(ATTRIBUTE_IDS.partition)}-${directiveToken(p.name)}`, false]);
+  if (plan.customImageChoice) directives.push([`data-hide-${attr(ATTRIBUTE_IDS.customImage)}`, true]);
+  return directives;
+}
