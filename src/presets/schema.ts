@@ -55,6 +55,8 @@ export const siteSchema = z.object({
     registries: z.array(z.enum(['docker', 'oras'])).default([]),
   }).strict().default({ allow: false, pathPrefixes: [], registries: [] }),
   accounts: z.enum(['auto', 'text', 'none']).default('none'),
+  /** How long after.sh waits for JupyterLab to listen before it gives up on the session. */
+  startTimeoutSeconds: wholeNumber('startTimeoutSeconds', 30).max(3600, { error: 'must be at most 3600 (an hour)' }).default(600),
 }).strict();
 
 export const partitionSchema = z.object({
