@@ -73,7 +73,7 @@ export function validatePresets(loaded: LoadedPresets): ValidPresets {
     const valid = resolvePartition(file, preset, clusters, containerNames, (path, message) => report(file, path, message));
     if (valid) validPartitions.push(valid);
   }
-  const ordered = orderPartitions(loaded.site, site, validPartitions, report);
+  const ordered = orderPartitions(loaded.site, site, partitions.map((p) => p.file.name), validPartitions, report);
   checkCustomImages(loaded.site, site, report);
 
   if (problems.length > 0) throw new PresetError(problems);
@@ -88,7 +88,7 @@ export function validatePresets(loaded: LoadedPresets): ValidPresets {
 type Report = (file: PresetFile, path: FieldPath, message: string) => void;
 
 function checkSchema<T extends z.ZodType>(schema: T, file: PresetFile, report: Report): z.infer<T> | null {
-  const result = schema.safeParse(file.yaml.value ?? {});
+  const result = schema.safeParse(file.yaml.value ?? {}, { reportInput: true });
   if (result.success) return result.data;
   for (const issue of result.error.issues) {
     const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
@@ -160,20 +160,20 @@ function resolvePartition(
 }
 
 /** The site's `partitions:` list orders the form; without it, files go alphabetically. */
-function orderPartitions(siteFile: PresetFile, site: Site, partitions: ValidPartition[], report: Report): ValidPartition[] {
+function orderPartitions(
+  siteFile: PresetFile, site: Site, fileNames: string[], partitions: ValidPartition[], report: Report,
+): ValidPartition[] {
   if (!site.partitions) return partitions;
-  const byName = new Map(partitions.map((p) => [p.name, p]));
-  const ordered: ValidPartition[] = [];
+  const listed: string[] = [];
   site.partitions.forEach((name, i) => {
-    const partition = byName.get(name);
-    if (!partition) report(siteFile, ['partitions', i], `"${name}" has no preset file partitions/${name}.yml`);
-    else if (ordered.includes(partition)) report(siteFile, ['partitions', i], `"${name}" is listed twice`);
-    else ordered.push(partition);
+    if (!fileNames.includes(name)) report(siteFile, ['partitions', i], `"${name}" has no preset file partitions/${name}.yml`);
+    else if (listed.includes(name)) report(siteFile, ['partitions', i], `"${name}" is listed twice`);
+    else listed.push(name);
   });
-  for (const partition of partitions) {
-    if (!ordered.includes(partition)) report(siteFile, ['partitions'], `does not list "${partition.name}" (${partition.source}); add it, or remove the file`);
+  for (const name of fileNames) {
+    if (!listed.includes(name)) report(siteFile, ['partitions'], `does not list "${name}" (partitions/${name}.yml); add it, or remove the file`);
   }
-  return ordered;
+  return listed.flatMap((name) => partitions.filter((p) => p.name === name));
 }
 
 function checkCustomImages(siteFile: PresetFile, site: Site, report: Report) {
