@@ -14,7 +14,8 @@ export interface Edit {
   file: string;
   /** Text to replace (must occur exactly once), or null to write `to` as the whole file. */
   from: string | null;
-  to: string;
+  /** The replacement, or null (with `from: null`) to delete the file. */
+  to: string | null;
 }
 
 /** A temporary copy of the bundled presets with `edits` applied; remove it with `cleanup`. */
@@ -25,9 +26,11 @@ export async function presetCopy(edits: Edit[] = []): Promise<{ dir: string; cle
   for (const edit of edits) {
     const path = join(dir, edit.file);
     if (edit.from === null) {
-      await writeFile(path, edit.to);
+      if (edit.to === null) await rm(path);
+      else await writeFile(path, edit.to);
       continue;
     }
+    if (edit.to === null) throw new Error('test edit: a replacement needs a "to" text');
     const text = await readFile(path, 'utf8');
     const count = text.split(edit.from).length - 1;
     if (count !== 1) throw new Error(`test edit: "${edit.from}" occurs ${count} times in ${edit.file}`);

@@ -13,7 +13,7 @@
 #      The variable is required: without it the stub fails (exit 70).
 #   2. If the command runs JupyterLab (`python3 -m jupyterlab`, `jupyter lab`,
 #      `jupyter-lab`) with a `--port=N` / `--ServerApp.port=N` (or the
-#      `--port N` form), it plays a fake JupyterLab that only accepts TCP
+#      `--port N` form, or a `--config=FILE` that sets c.ServerApp.port), it plays a fake JupyterLab that only accepts TCP
 #      connections on 0.0.0.0:N (with python3, else node), for at most
 #      $RECORDING_RUNTIME_LISTEN_SECONDS seconds (default 60), so a wrapper's
 #      after.sh `wait_until_port_used` can succeed. Set
@@ -59,6 +59,8 @@ jupyter_port() {
     esac
     case "${arg}" in
       --port=* | --ServerApp.port=*) port="${arg#*=}" ;;
+      # A Jupyter config file (ood-jupyter's before.sh writes one) names the port as c.ServerApp.port = N.
+      --config=*) port=$(sed -n 's/^c\.ServerApp\.port = \([0-9][0-9]*\)$/\1/p' "${arg#*=}" 2>/dev/null) ;;
     esac
     if [[ "${previous}" == "--port" || "${previous}" == "--ServerApp.port" ]]; then port="${arg}"; fi
     previous="${arg}"
