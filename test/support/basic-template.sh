@@ -1,15 +1,16 @@
 # shellcheck shell=bash
-# The sourced files are the session's own (SC1090/SC1091); the helpers are
-# only called indirectly or from other processes, which shellcheck cannot see
-# (SC2317).
-# shellcheck disable=SC1090,SC1091,SC2317
+# The sourced files are the session's own (SC1090/SC1091) and set password
+# and the conn_params names (SC2154); the helpers are only called indirectly
+# or from other processes, which shellcheck cannot see (SC2317).
+# shellcheck disable=SC1090,SC1091,SC2154,SC2317
 #
 # The body of the job script Open OnDemand submits for a batch-connect app with
 # `batch_connect: template: basic` — written for this test harness from the
 # behaviour of ood_core's OodCore::BatchConnect::Template (v0.29.0 as shipped
 # with OOD 3.1.16; unchanged on main), not copied from it.
 #
-# basic-template.ts fills the @NAME@ placeholders the way ood_core interpolates
+# basic-template.ts fills the placeholders (upper-case names between two @
+# signs) the way ood_core interpolates
 # its Ruby values: verbatim, unquoted where ood_core leaves them unquoted (so a
 # staged root with a space breaks `cd` here exactly as it would under OOD).
 #

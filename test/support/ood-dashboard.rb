@@ -28,6 +28,12 @@ require 'date'
 # OOD's dashboard process has Shellwords loaded (Bundler/RubyGems and ood_core
 # use it), so app ERB may call Shellwords.escape without requiring it.
 require 'shellwords'
+# Rails loads CGI too: CGI.escapeHTML works in an app's ERB on OOD.
+begin
+  require 'cgi'
+rescue LoadError
+  require 'cgi/escape'
+end
 
 # OpenStruct is what the dashboard binds submit.yml.erb and view.html.erb to.
 # Ruby 3.4 prints a "will be removed from default gems" note when it loads.
