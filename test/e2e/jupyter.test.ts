@@ -1,0 +1,152 @@
+// End-to-end on the real test node (test/node/): the generated app launched as Open OnDemand launches it,
+// on real Slurm, in real Apptainer, with a real JupyterLab reached through its base URL by the official
+// Jupyter client. Start the node first: bash test/node/build.sh && bash test/node/start.sh
+import t from 'tap';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildApp } from '../../src/build.js';
+import { repoRoot } from '../support/presets.js';
+import { rubyDescription } from '../support/ruby.js';
+import { nodeStatus, TestNode } from './support/node.js';
+import { connection, outputLog, stageLaunches, submit, waitFor, type Session } from './support/session.js';
+import { baseUrlOf, cookieHeader, logIn, runInKernel } from './support/jupyter.js';
+
+const status = await nodeStatus();
+if (!status) {
+  const why = 'the test node is not running (bash test/node/build.sh && bash test/node/start.sh)';
+  if (process.env.CI === 'true') t.fail(`${why}: CI must run the end-to-end suite`);
+  else t.comment(`SKIPPING the end-to-end suite: ${why}`);
+  process.exit(process.env.CI === 'true' ? 1 : 0);
+}
+const node = new TestNode(status);
+t.comment(`test node: ${status.rootfs}; Ruby for ERB: ${await rubyDescription()}`);
+
+const appParent = await mkdtemp(join(tmpdir(), 'ood-jupyter-e2e-'));
+const appDir = join(appParent, 'jupyter-apptainer');
+await buildApp(join(repoRoot, 'test/e2e/presets'), appDir);
+t.teardown(() => rm(appParent, { recursive: true, force: true }));
+
+// A working directory whose name would run a command if any value were pasted into bash unquoted.
+const canary = join(status.home, 'CANARY');
+const workDir = join(status.home, `work dir "q" 'x' $(touch ${canary}) \`touch ${canary}\``);
+await mkdir(node.hostPath(workDir), { recursive: true });
+await node.chownToUser(workDir);
+
+const form = (overrides: Record<string, string> = {}) => ({
+  slurm_partition: 'gpu', container: 'jupyterlab', num_gpus: '1', num_cores: '1', memory_gb: '1', bc_num_hours: '1',
+  working_dir: workDir, extra_binds: '', ...overrides,
+});
+
+const PROBE = [
+  'import json, os',
+  'print(json.dumps({"singularity_d": os.path.isdir("/.singularity.d"), "apptainer": os.environ.get("APPTAINER_CONTAINER", ""),',
+  '  "job": os.environ.get("SLURM_JOB_ID", ""), "cuda": os.environ.get("CUDA_VISIBLE_DEVICES", ""), "cwd": os.getcwd(),',
+  '  "gpus": sorted(d for d in os.listdir("/dev") if d.startswith("nvidia"))}))',
+].join('\n');
+
+async function running(session: Session) {
+  const log = () => outputLog(session);
+  const ran = await waitFor('the job to run', async () => (await node.jobState(session.jobId)) === 'R', 60_000)
+    .then(() => Date.now()).catch(async (e) => { throw new Error(`${e.message}\n${await log()}`); });
+  const conn = await waitFor('connection.yml', () => connection(session), 120_000)
+    .catch(async (e) => { throw new Error(`${e.message}\noutput.log:\n${await log()}`); });
+  const connected = Date.now();
+  return { ran, conn, connected };
+}
+
+t.test('a GPU session: JupyterLab in Apptainer in the Slurm job, in the chosen directory', async (t) => {
+  const [staged] = await stageLaunches(node, appDir, [form()]);
+  const session = await submit(node, staged!);
+  t.teardown(() => node.scancel(session.jobId));
+  const { ran, conn, connected } = await running(session);
+
+  const answering = await waitFor('JupyterLab to answer over HTTP', async () => {
+    const response = await fetch(`${baseUrlOf(conn)}login`).catch(() => null);
+    return response?.status === 200 ? Date.now() : null;
+  }, 30_000);
+
+  const login = await logIn(conn);
+  t.equal(login.status, 302, 'the Connect button\'s password POST (no XSRF token) is accepted');
+  t.equal(login.location, `/node/${conn.host}/${conn.port}/lab`, 'and lands in JupyterLab');
+  const kernelStart = Date.now();
+  const result = await runInKernel(login, 'python3', PROBE);
+  const replied = Date.now();
+  const facts = JSON.parse(result.stdout.trim()) as Record<string, unknown>;
+  t.equal(result.displayName, 'Python 3 (Debian JupyterLab)', 'the session\'s own kernelspec');
+  t.equal(facts.singularity_d, true, 'code runs inside the container (/.singularity.d)');
+  t.not(facts.apptainer, '', `APPTAINER_CONTAINER=${facts.apptainer}`);
+  t.equal(facts.job, session.jobId, 'inside the Slurm job (SLURM_JOB_ID)');
+  t.match(String(facts.cuda), /^[01]$/, `with the GPU Slurm assigned (CUDA_VISIBLE_DEVICES=${facts.cuda})`);
+  t.ok((facts.gpus as string[]).includes('nvidia0'), '--nv: the node\'s GPU devices are visible in the container');
+  t.equal(facts.cwd, workDir, 'in the chosen working directory (spaces, quotes and $(…) in its name)');
+  t.notOk(existsSync(node.hostPath(canary)), 'the hostile directory name ran nothing');
+
+  const anonymous = await fetch(`${baseUrlOf(conn)}api/kernels`);
+  t.equal(anonymous.status, 403, 'no password: 403');
+  const wrong = await logIn(conn, 'not-the-password');
+  t.equal(wrong.status, 401, 'a wrong password is refused');
+  const noXsrf = await fetch(`${baseUrlOf(conn)}api/kernels`, { method: 'POST', headers: { Cookie: cookieHeader(login) }, body: '{}' });
+  t.equal(noXsrf.status, 403, 'XSRF stays on: a cookie-authenticated API POST without the token is refused');
+
+  const processes = await node.userProcesses();
+  t.notOk(processes.some((p) => p.includes(conn.password)), 'the password is on no command line in the node');
+  t.notMatch(await outputLog(session), conn.password, 'nor in output.log');
+  t.equal((await stat(join(session.hostRoot, 'jupyter/config/jupyter_server_config.py'))).mode & 0o777, 0o600, 'config 0600');
+  t.equal((await stat(join(session.hostRoot, 'connection.yml'))).mode & 0o777, 0o600, 'connection.yml 0600');
+
+  t.comment([
+    'timings (ms):',
+    `sbatch → job running ${ran - session.submittedAt}`,
+    `→ connection.yml ${connected - ran}`,
+    `→ JupyterLab answering ${answering - connected}`,
+    `→ first kernel reply ${replied - kernelStart} (kernel start + execute)`,
+    `total sbatch → first kernel reply ${replied - session.submittedAt}`,
+  ].join(' '));
+
+  await t.test('scancel ends the job and JupyterLab with it', async (t) => {
+    await node.scancel(session.jobId);
+    await waitFor('the job to leave the queue', async () => (await node.jobState(session.jobId)) === '', 60_000);
+    await waitFor('JupyterLab to stop', async () => !(await node.userProcesses()).some((p) => p.includes(session.nodeRoot)), 30_000);
+    t.pass('no process of the session is left');
+    const gone = await fetch(`${baseUrlOf(conn)}login`).then(() => 'answering', () => 'refused');
+    t.equal(gone, 'refused', 'its port no longer answers');
+  });
+});
+
+t.test('the python3-only image fails with one clear line in output.log', async (t) => {
+  const [staged] = await stageLaunches(node, appDir, [form({ container: 'python3-only', slurm_partition: 'cpu', num_gpus: '0' })]);
+  const session = await submit(node, staged!);
+  t.teardown(() => node.scancel(session.jobId));
+  await waitFor('the job to end', async () => (await node.jobState(session.jobId)) === '', 120_000, 500);
+  const log = await outputLog(session);
+  t.match(log, /^ood-jupyter: ERROR: the image \/opt\/images\/python3-only\.sif has no JupyterLab and ipykernel for python3/m, log);
+  t.notOk(existsSync(join(session.hostRoot, 'connection.yml')), 'the session never claims to be running');
+});
+
+t.test('a request above the partition\'s limits never reaches sbatch', async (t) => {
+  const before = await node.userJobs();
+  const refused = await stageLaunches(node, appDir, [form({ num_gpus: '3' }), form({ slurm_partition: 'cpu', num_gpus: '1' }), form({ memory_gb: '100' })]);
+  const messages = refused.map((r) => r.launch.error);
+  t.same(refused.map((r) => r.launch.ok), [false, false, false]);
+  t.match(messages[0], /^GPUs on the GPU \(test node\) partition must be between 1 and 2; you asked for 3\.$/);
+  t.match(messages[1], /^The CPU \(test node\) partition has no GPUs/);
+  t.match(messages[2], /^Memory \(GB\) on the GPU \(test node\) partition must be between 1 and 6; you asked for 100\.$/);
+  t.same(await node.userJobs(), before, 'no job was submitted');
+});
+
+t.test('two sessions of the same researcher at once both work', async (t) => {
+  const staged = await stageLaunches(node, appDir, [form(), form({ working_dir: '' })]);
+  const sessions = await Promise.all(staged.map((s) => submit(node, s)));
+  t.teardown(() => Promise.all(sessions.map((s) => node.scancel(s.jobId))));
+  const started = await Promise.all(sessions.map((s) => running(s)));
+  t.not(started[0]!.conn.port, started[1]!.conn.port, 'separate ports');
+  const results = await Promise.all(started.map(async ({ conn }) => {
+    const login = await logIn(conn);
+    return JSON.parse((await runInKernel(login, 'python3', PROBE)).stdout.trim()) as Record<string, unknown>;
+  }));
+  t.same(results.map((r) => r.job), sessions.map((s) => s.jobId), 'each kernel runs in its own job');
+  t.same(results.map((r) => r.cwd), [workDir, status.home], 'each in its own working directory');
+  t.not(results[0]!.cuda, results[1]!.cuda, 'each with its own GPU');
+});

@@ -1,0 +1,80 @@
+// Reaching a session's JupyterLab as the Connect button does (POST the password to <base_url>login), then
+// driving it with the official Jupyter client, @jupyterlab/services, over HTTP and WebSocket (`ws` on Node 20).
+import { KernelManager, ServerConnection } from '@jupyterlab/services';
+import WebSocket from 'ws';
+import type { Connection } from './session.js';
+
+export interface Login {
+  baseUrl: string;
+  status: number;
+  location: string | null;
+  cookies: Map<string, string>;
+}
+
+export const baseUrlOf = (c: Connection) => `http://127.0.0.1:${c.port}/node/${c.host}/${c.port}/`;
+
+/** The form POST the session card's Connect button sends: the password, no XSRF token. */
+export async function logIn(c: Connection, password = c.password): Promise<Login> {
+  const baseUrl = baseUrlOf(c);
+  const response = await fetch(`${baseUrl}login`, {
+    method: 'POST', redirect: 'manual',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ password, next: `${baseUrl}lab` }),
+  });
+  const cookies = new Map<string, string>();
+  for (const header of response.headers.getSetCookie()) {
+    const [pair] = header.split(';');
+    const eq = pair!.indexOf('=');
+    cookies.set(pair!.slice(0, eq), pair!.slice(eq + 1));
+  }
+  return { baseUrl, status: response.status, location: response.headers.get('location'), cookies };
+}
+
+export const cookieHeader = (login: Login) => [...login.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+
+/** Server settings for @jupyterlab/services carrying the login cookie and the XSRF header, as a browser would. */
+export function serverSettings(login: Login): ServerConnection.ISettings {
+  const cookie = cookieHeader(login);
+  const xsrf = login.cookies.get('_xsrf') ?? '';
+  class CookieWebSocket extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols, { headers: { Cookie: cookie } });
+    }
+  }
+  const fetchWithCookie: typeof fetch = (input, init) => {
+    const headers = new Headers(init?.headers);
+    headers.set('Cookie', cookie);
+    headers.set('X-XSRFToken', xsrf);
+    return fetch(input, { ...init, headers });
+  };
+  return ServerConnection.makeSettings({
+    baseUrl: login.baseUrl,
+    wsUrl: login.baseUrl.replace(/^http/, 'ws'),
+    appendToken: false,
+    fetch: fetchWithCookie,
+    WebSocket: CookieWebSocket as unknown as typeof globalThis.WebSocket,
+  });
+}
+
+/** Start a kernel of `kernelName`, run `code`, and return what it printed. */
+export async function runInKernel(login: Login, kernelName: string, code: string): Promise<{ stdout: string; specs: string[]; displayName: string }> {
+  const settings = serverSettings(login);
+  const manager = new KernelManager({ serverSettings: settings });
+  await manager.ready;
+  const specsResponse = await ServerConnection.makeRequest(`${login.baseUrl}api/kernelspecs`, {}, settings);
+  const specs = (await specsResponse.json()) as { kernelspecs: Record<string, { spec: { display_name: string } }> };
+  const kernel = await manager.startNew({ name: kernelName });
+  try {
+    let stdout = '';
+    const future = kernel.requestExecute({ code });
+    future.onIOPub = (message) => {
+      if (message.header.msg_type === 'stream') stdout += (message.content as { text: string }).text;
+      if (message.header.msg_type === 'error') stdout += (message.content as { traceback: string[] }).traceback.join('\n');
+    };
+    await future.done;
+    return { stdout, specs: Object.keys(specs.kernelspecs), displayName: specs.kernelspecs[kernelName]?.spec.display_name ?? '' };
+  } finally {
+    await kernel.shutdown().catch(() => undefined);
+    manager.dispose();
+  }
+}

@@ -1,0 +1,74 @@
+// The real test node (test/node/): Slurm, munge, Apptainer and the JupyterLab images in a Debian sid
+// root, entered with nsenter. Host paths under its rootfs are the node's files, so the suite writes
+// staged sessions there directly and runs sbatch/squeue/scancel inside as the non-root user.
+import { execa } from 'execa';
+import { join } from 'node:path';
+import { repoRoot } from '../../support/presets.js';
+
+export interface NodeStatus {
+  running: boolean;
+  rootfs: string;
+  user: string;
+  uid: number;
+  home: string;
+  images: { jupyterlab: string; python3Only: string };
+  partitions: string[];
+}
+
+const script = (name: string) => join(repoRoot, 'test', 'node', name);
+
+export async function nodeStatus(): Promise<NodeStatus | null> {
+  const result = await execa('bash', [script('status.sh'), '--json'], { reject: false });
+  if (result.exitCode !== 0) return null;
+  const status = JSON.parse(result.stdout) as NodeStatus;
+  return status.running ? status : null;
+}
+
+/** Run a command inside the node as the researcher (or root), stdin passed through. */
+export async function inNode(command: string[], opts: { root?: boolean; input?: string; timeout?: number } = {}) {
+  return execa('bash', [script('exec.sh'), ...(opts.root ? ['--root'] : []), '--', ...command], {
+    reject: false, input: opts.input ?? '', timeout: opts.timeout ?? 60_000,
+  });
+}
+
+export class TestNode {
+  constructor(readonly status: NodeStatus) {}
+
+  /** Where a path inside the node is on the host. */
+  hostPath(nodePath: string): string {
+    return join(this.status.rootfs, nodePath);
+  }
+
+  /** Give files the suite wrote as root to the researcher, as if they had written them. */
+  async chownToUser(nodePath: string): Promise<void> {
+    const result = await inNode(['chown', '-R', `${this.status.user}:`, nodePath], { root: true });
+    if (result.exitCode !== 0) throw new Error(`chown ${nodePath}: ${result.stderr}`);
+  }
+
+  async sbatch(args: string[], jobScript: string): Promise<string> {
+    const result = await inNode(['sbatch', ...args], { input: jobScript });
+    if (result.exitCode !== 0) throw new Error(`sbatch ${args.join(' ')} failed: ${result.stderr}`);
+    return result.stdout.trim().split(';')[0]!;
+  }
+
+  /** The job's state letter(s) from squeue, or '' once Slurm forgot it (finished). */
+  async jobState(jobId: string): Promise<string> {
+    const result = await inNode(['squeue', '-h', '-j', jobId, '-o', '%t']);
+    return result.exitCode === 0 ? result.stdout.trim() : '';
+  }
+
+  async userJobs(): Promise<string[]> {
+    const result = await inNode(['squeue', '-h', '-u', this.status.user, '-o', '%i']);
+    return result.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+  }
+
+  async scancel(jobId: string): Promise<void> {
+    await inNode(['scancel', jobId]);
+  }
+
+  /** Command lines of the researcher's processes inside the node. */
+  async userProcesses(): Promise<string[]> {
+    const result = await inNode(['ps', '-u', this.status.user, '-o', 'args=']);
+    return result.stdout.split('\n').filter(Boolean);
+  }
+}

@@ -1,0 +1,63 @@
+// One researcher session, launched the way Open OnDemand launches it: the form values rendered through
+// submit.yml.erb and the staged templates by real Ruby (test/support/ood-dashboard.rb), the job script
+// of OOD's basic template around them, and sbatch with the arguments OOD's Slurm adapter passes.
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { load } from 'js-yaml';
+import { renderLaunches, sbatchArgs, type LaunchResult } from '../../support/ood.js';
+import { jobScript } from '../../support/basic-template.js';
+import type { TestNode } from './node.js';
+
+export interface Connection { host: string; port: number; password: string }
+
+export interface Session {
+  jobId: string;
+  /** The session directory as the job sees it, and where the host sees it. */
+  nodeRoot: string;
+  hostRoot: string;
+  submittedAt: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Render a batch of launches; staged ones are written straight into the node's file system. */
+export async function stageLaunches(node: TestNode, appDir: string, forms: Array<Record<string, string>>): Promise<Array<{ launch: LaunchResult; nodeRoot: string }>> {
+  const nodeRoots = forms.map(() => join(node.status.home, 'ondemand/data/sys/dashboard/batch_connect/sys/jupyter-apptainer/output', randomUUID()));
+  for (const root of nodeRoots) await mkdir(join(node.hostPath(root), '..'), { recursive: true });
+  const launches = await renderLaunches(appDir, forms.map((values, i) => ({ values, stagedRoot: node.hostPath(nodeRoots[i]!) })));
+  return launches.map((launch, i) => ({ launch, nodeRoot: nodeRoots[i]! }));
+}
+
+export async function submit(node: TestNode, staged: { launch: LaunchResult; nodeRoot: string }): Promise<Session> {
+  if (!staged.launch.ok) throw new Error(`launch refused: ${staged.launch.error}`);
+  await node.chownToUser(join(node.status.home, 'ondemand'));
+  const args = sbatchArgs(staged.launch.submit!, { stagedRoot: staged.nodeRoot, jobName: 'sys/dashboard/sys/jupyter-apptainer' });
+  const submittedAt = Date.now();
+  const jobId = await node.sbatch(args, jobScript(staged.nodeRoot));
+  return { jobId, nodeRoot: staged.nodeRoot, hostRoot: node.hostPath(staged.nodeRoot), submittedAt };
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs: number, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+export async function outputLog(session: Session): Promise<string> {
+  const path = join(session.hostRoot, 'output.log');
+  return existsSync(path) ? readFile(path, 'utf8') : '';
+}
+
+export async function connection(session: Session): Promise<Connection | null> {
+  const path = join(session.hostRoot, 'connection.yml');
+  if (!existsSync(path)) return null;
+  const parsed = load(await readFile(path, 'utf8')) as Record<string, unknown> | null;
+  if (!parsed?.host || !parsed.port || !parsed.password) return null;
+  return { host: String(parsed.host), port: Number(parsed.port), password: String(parsed.password) };
+}
