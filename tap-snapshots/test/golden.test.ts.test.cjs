@@ -232,7 +232,8 @@ exports[`test/golden.test.ts > TAP > bundled presets render to the reviewed snap
   # bare method returning a String. The dashboard enforces none of the form's limits (a crafted
   # request can carry any value), so each value is checked here against the presets embedded
   # below. A failed check raises: the dashboard shows the message on the form and submits nothing.
-  # Values reach the YAML at the end only through to_json.
+  # Values reach the YAML at the end only through to_json. Local names never reuse a field id:
+  # Ruby would take \`memory_gb = memory_gb\` to mean the new, still empty, local.
   require "json"
 
   partitions = JSON.parse(<<~'PRESETS')
@@ -276,10 +277,10 @@ exports[`test/golden.test.ts > TAP > bundled presets render to the reviewed snap
     }
   MESSAGES
 
-  # Raise one of the messages above, with long values cut short so the form stays readable.
-  refuse = lambda do |key, **values|
-    shown = values.transform_values { |v| (s = v.to_s).length > 80 ? "#{s[0, 80]}…" : s }
-    raise format(messages.fetch(key), **shown)
+  # Raise one of the messages above; what the researcher typed is cut short so the form stays readable.
+  refuse = lambda do |key, value: nil, **details|
+    details[:value] = (text = value.to_s).length > 80 ? "#{text[0, 80]}…" : text unless value.nil?
+    raise format(messages.fetch(key), **details)
   end
 
   whole_number = lambda do |field, text|
@@ -311,7 +312,7 @@ exports[`test/golden.test.ts > TAP > bundled presets render to the reviewed snap
   if per_gpu && gpu_count > 0 && core_count > per_gpu * gpu_count
     refuse.("tooManyCoresForGpus", gpus: gpu_count, partition: chosen["label"], max: per_gpu * gpu_count, perGpu: per_gpu, value: core_count)
   end
-  memory_gb = bounded.("Memory (GB)", memory_gb, chosen["memoryGb"])
+  memory = bounded.("Memory (GB)", memory_gb, chosen["memoryGb"])
   hours = bounded.("Hours", bc_num_hours, chosen["hours"])
 
   container_name = container.to_s
@@ -343,7 +344,7 @@ exports[`test/golden.test.ts > TAP > bundled presets render to the reviewed snap
 
   # What sbatch gets besides the partition and the time: one node, one task with its cores,
   # the memory, the GPUs as the partition's preset asks for them, and the partition's extras.
-  native = ["--nodes=1", "--ntasks=1", "--cpus-per-task=#{core_count}", "--mem=#{memory_gb}G"]
+  native = ["--nodes=1", "--ntasks=1", "--cpus-per-task=#{core_count}", "--mem=#{memory}G"]
   if gpu_count > 0
     gpu_spec = [chosen["gpus"]["type"], gpu_count].compact.join(":")
     native << (chosen["gpus"]["request"] == "gres" ? "--gres=gpu:#{gpu_spec}" : "--gpus-per-node=#{gpu_spec}")
@@ -375,8 +376,8 @@ jupyter_start_timeout=600
 echo "ood-jupyter: waiting for JupyterLab on \${host}:\${port}"
 waited=0
 # Short slices, so a JupyterLab that already died is reported at once instead of after the timeout.
-until wait_until_port_used "\${host}:\${port}" 5; do
-  waited=$(( waited + 5 ))
+until wait_until_port_used "\${host}:\${port}" 2; do
+  waited=$(( waited + 2 ))
   if [[ -n "\${SCRIPT_PID:-}" ]] && ! kill -0 "$SCRIPT_PID" 2>/dev/null; then
     say 'ood-jupyter: ERROR: JupyterLab ended before it was ready. The lines above say why.'
     clean_up 1
