@@ -1179,9 +1179,16 @@ module OodHarness
       batch.fetch('requests').map { |request| run_one(request, settings) }
     end
 
+    # The dashboard caches an App (its parsed form.yml) for hours too; each
+    # launch still gets fresh attribute objects (App#build_session_context).
+    def app_for(app_dir, settings)
+      @apps ||= {}
+      @apps[[app_dir, settings]] ||= BatchConnect::App.new(app_dir, settings)
+    end
+
     def run_one(request, settings)
       settings = settings.merge(request.fetch('settings', {}))
-      app = BatchConnect::App.new(request.fetch('appDir'), settings)
+      app = app_for(request.fetch('appDir'), settings)
       captured = StringIO.new
       result = with_stdout(captured) do
         case request.fetch('kind')

@@ -10,7 +10,7 @@
 //   as a WASI command. RubyVM.instantiateModule (@ruby/wasm-wasi) wires it up and
 //   gives us vm.eval; a small Ruby prelude then sets ARGV and `load`s the script.
 // - Under WASI, stdin is not dependable, so the caller hands input over in a file
-//   (--stdin-file) and the prelude reopens $stdin on it.
+//   (--stdin-file) and the prelude points $stdin at it (STDIN is left alone).
 // - WASI cannot see or change Unix permission bits (File.stat(...).mode has no
 //   rwx bits, File.chmod raises ENOSYS). The harness has to keep file modes like
 //   the dashboard does, so this runner lends Ruby two node:fs calls through the
@@ -67,6 +67,13 @@ globalThis.oodHarnessHost = {
 // The prelude: everything it needs comes from oodHarnessHost.request (a JSON
 // string), so no value is ever spliced into Ruby source text.
 const PRELUDE = String.raw`
+# Grow the wasm memory once, up front: malloc otherwise grows it 64 KiB at a
+# time, and Node 20's V8 answers every grow with a full GC ("external memory
+# pressure") — hundreds of them, most of the run time. The freed buffer stays
+# in malloc's free list for the program to use.
+reserve = String.new(capacity: Integer(ENV.fetch("WASM_RUBY_RESERVE_MB", "256")) << 20)
+reserve.clear
+reserve = nil
 require "js"
 require "json"
 request = JSON.parse(JS.global[:oodHarnessHost][:request].to_s)
@@ -77,7 +84,9 @@ if request["describe"]
 else
   exit_code = 0
   begin
-    $stdin.reopen(request["stdinFile"]) if request["stdinFile"]
+    # Not $stdin.reopen: renumbering onto fd 0 makes libuv abort later
+    # (uv__close: fd > STDERR_FILENO). So STDIN stays the real fd 0.
+    $stdin = File.open(request["stdinFile"]) if request["stdinFile"]
     Dir.chdir(request["cwd"]) if request["cwd"]
     ARGV.replace(request["args"])
     $PROGRAM_NAME = request["script"]
