@@ -13,21 +13,35 @@ export interface Login {
 
 export const baseUrlOf = (c: Connection) => `http://127.0.0.1:${c.port}/node/${c.host}/${c.port}/`;
 
-/** The form POST the session card's Connect button sends: the password, no XSRF token. */
-export async function logIn(c: Connection, password = c.password): Promise<Login> {
-  const baseUrl = baseUrlOf(c);
-  const response = await fetch(`${baseUrl}login`, {
-    method: 'POST', redirect: 'manual',
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ password, next: `${baseUrl}lab` }),
-  });
-  const cookies = new Map<string, string>();
+function collectCookies(response: Response, jar: Map<string, string>) {
   for (const header of response.headers.getSetCookie()) {
     const [pair] = header.split(';');
     const eq = pair!.indexOf('=');
-    cookies.set(pair!.slice(0, eq), pair!.slice(eq + 1));
+    jar.set(pair!.slice(0, eq), pair!.slice(eq + 1));
   }
-  return { baseUrl, status: response.status, location: response.headers.get('location'), cookies };
+}
+
+/**
+ * The form POST the session card's Connect button sends (the password and `next`, no XSRF token), then,
+ * as the browser's new tab does, the page it is sent to: that page sets the `_xsrf` cookie.
+ */
+export async function logIn(c: Connection, password = c.password): Promise<Login> {
+  const baseUrl = baseUrlOf(c);
+  const basePath = new URL(baseUrl).pathname;
+  const response = await fetch(`${baseUrl}login`, {
+    method: 'POST', redirect: 'manual',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ password, next: `${basePath}lab` }),
+  });
+  const cookies = new Map<string, string>();
+  collectCookies(response, cookies);
+  const location = response.headers.get('location');
+  if (response.status === 302 && location) {
+    const page = await fetch(new URL(location, baseUrl), { headers: { Cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') } });
+    collectCookies(page, cookies);
+    await page.arrayBuffer();
+  }
+  return { baseUrl, status: response.status, location, cookies };
 }
 
 export const cookieHeader = (login: Login) => [...login.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
@@ -42,7 +56,8 @@ export function serverSettings(login: Login): ServerConnection.ISettings {
     }
   }
   const fetchWithCookie: typeof fetch = (input, init) => {
-    const headers = new Headers(init?.headers);
+    const headers = new Headers(input instanceof Request ? input.headers : undefined);
+    new Headers(init?.headers).forEach((value, name) => headers.set(name, value));
     headers.set('Cookie', cookie);
     headers.set('X-XSRFToken', xsrf);
     return fetch(input, { ...init, headers });
