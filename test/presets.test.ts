@@ -56,7 +56,18 @@ const cases: Case[] = [
   { name: 'partition order forgets a partition', edits: [{ file: site, from: '  - cpu\n', to: '' }],
     file: site, field: 'partitions', lineWith: 'partitions:', message: /does not list "cpu"/ },
 
+  { name: 'category as a number', edits: [{ file: site, from: 'title: JupyterLab', to: 'title: JupyterLab\ncategory: 42' }],
+    file: site, field: 'category', lineWith: 'category: 42', message: /expected string/ },
+  { name: 'several clusters, partition names none', edits: [{ file: site, from: 'cluster: example', to: 'cluster: [east, west]' }],
+    file: gpu, field: 'cluster', lineWith: 'label: GPU (A100)', message: /is required: the site has several clusters \(east, west\)/ },
+
   // a partition, field by field
+  { name: 'description as a list', edits: [{ file: gpu, from: 'description: Nodes with 4 NVIDIA A100 GPUs; up to 8 hours.', to: 'description: [a, b]' }],
+    file: gpu, field: 'description', lineWith: 'description: [a, b]', message: /expected string/ },
+  { name: 'GPU minimum above max', edits: [{ file: gpu, from: '  default: 1\nmemoryGb', to: '  default: 1\n  min: 6\nmemoryGb' }],
+    file: gpu, field: 'gpus.min', lineWith: 'min: 6', message: /above max \(4\)/ },
+  { name: 'cores minimum zero', edits: [{ file: cpu, from: '  default: 4\n  max: 32', to: '  default: 4\n  max: 32\n  min: 0' }],
+    file: cpu, field: 'cores.min', lineWith: 'min: 0', message: /whole number ≥ 1/ },
   { name: 'GPU count as a word', edits: [{ file: gpu, from: '  max: 4\n', to: '  max: four\n' }],
     file: gpu, field: 'gpus.max', lineWith: 'max: four', message: /whole number ≥ 0/ },
   { name: 'fractional GPU count', edits: [{ file: gpu, from: '  max: 4\n', to: '  max: 2.5\n' }],
@@ -107,6 +118,8 @@ const cases: Case[] = [
     file: gpu, field: 'label', lineWith: 'description:', message: /is required/ },
 
   // a container, field by field
+  { name: 'container description as a mapping', edits: [{ file: pytorch, from: 'description: PyTorch with CUDA, JupyterLab and ipykernel.', to: 'description: {a: 1}' }],
+    file: pytorch, field: 'description', lineWith: 'description: {a: 1}', message: /expected string/ },
   { name: 'relative image path', edits: [{ file: pytorch, from: 'image: /project/containers/', to: 'image: containers/' }],
     file: pytorch, field: 'image', lineWith: 'image: containers/', message: /absolute path to a \.sif file/ },
   { name: 'http image URI', edits: [{ file: pytorch, from: 'image: /project/containers/pytorch-2.5-cuda12.4-jupyterlab.sif', to: 'image: http://example.org/x.sif' }],

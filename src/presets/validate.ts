@@ -133,7 +133,7 @@ function resolvePartition(
   }
 
   const cluster = preset.cluster ?? clusters[0]!;
-  if (preset.cluster === undefined && clusters.length > 1) fail(['label'], `cluster is required: the site has several clusters (${clusters.join(', ')})`);
+  if (preset.cluster === undefined && clusters.length > 1) fail(['cluster'], `is required: the site has several clusters (${clusters.join(', ')})`);
   if (!clusters.includes(cluster)) fail(['cluster'], `"${cluster}" is not one of the site's clusters (${clusters.join(', ')})`);
 
   let allowed = containerNames;
