@@ -130,6 +130,12 @@ const FORM_ERB_BROKEN_APP = await writeApp("form-erb-broken-app", {
   "form.yml.erb": "cluster: c1\nform: [cores]\nattributes:\n  cores: { value: <%= num_cores %> }\n",
 });
 
+// Ruby that does not parse: Session#save rescues StandardError only.
+const SYNTAX_APP = await writeApp("syntax-app", {
+  "form.yml": "cluster: c1\nform: [cores]\n",
+  "submit.yml.erb": "script:\n  queue_name: <%= cores + %>\n",
+});
+
 const NO_CLUSTER_APP = await writeApp("no-cluster-app", {
   "form.yml": "form: [cores]\n",
   "submit.yml.erb": "script:\n  queue_name: batch\n",
@@ -180,6 +186,7 @@ const LAUNCHES = {
   formErb: { appDir: FORM_ERB_APP },
   formErbBroken: { appDir: FORM_ERB_BROKEN_APP },
   noCluster: { appDir: NO_CLUSTER_APP },
+  syntax: { appDir: SYNTAX_APP },
   mixedCase31: { appDir: MIXED_CASE_APP },
   mixedCase4: { appDir: MIXED_CASE_APP, settings: { oodVersion: "4" as const } },
 } as const;
@@ -373,6 +380,10 @@ t.test("form.yml.erb is rendered with nothing in scope", async (tt) => {
 
 t.test("without a cluster the launch fails with the dashboard's message", async (tt) => {
   tt.match(launch.noCluster, { ok: false, failedAt: "submit", error: /^The cluster was never set\./ });
+});
+
+t.test("a Ruby syntax error in ERB is not a researcher's message but an uncaught exception", async (tt) => {
+  tt.match(launch.syntax, { ok: false, failedAt: "uncaught", errorClass: "SyntaxError" });
 });
 
 t.test("OOD 4 lower-cases ids; 3.1 keeps them", async (tt) => {

@@ -789,6 +789,10 @@ module BatchConnect
     # session.rb#connect: connection.yml as an OpenStruct. Missing file →
     # Errno::ENOENT, as on OOD before the job wrote it.
     def connect
+      if @connection.nil? && @staged_root.to_s.empty?
+        raise Errno::ENOENT, 'connection.yml (no staged root given)'
+      end
+
       data = @connection.nil? ? connect_file.read : @connection
       data = YAML.safe_load(data) if data.is_a?(String)
       OpenStruct.new(data || {})
@@ -998,6 +1002,10 @@ module OodHarness
       base.merge(stage_and_describe(context, session, submit_hash.fetch('submit')))
     rescue StandardError => e
       failure('form', e.message, e)
+    rescue ScriptError => e
+      # Session#save rescues StandardError only: a SyntaxError in ERB escapes
+      # it, and the researcher gets the dashboard's error page.
+      failure('uncaught', e.message, e)
     end
 
     private
@@ -1152,8 +1160,11 @@ module OodHarness
       return [nil, nil] unless template
 
       [OodHarness.render_erb(template, session.instance_eval { binding }), nil]
-    rescue StandardError, ScriptError => e
+    rescue StandardError => e
       [nil, "Error when rendering #{which} view: #{e.class} - #{e.message}"]
+    rescue ScriptError => e
+      # session.rb rescues StandardError only: the whole page would fail.
+      [nil, "uncaught #{e.class} - #{e.message} (the dashboard would show its error page)"]
     end
 
     def render_view(session)
@@ -1198,6 +1209,13 @@ module OodHarness
         end
       end
       result.merge('kind' => request['kind'], 'printed' => captured.string)
+    rescue Interrupt
+      raise
+    rescue Exception => e # rubocop:disable Lint/RescueException
+      # Anything else (SystemExit from an `exit` in ERB, a harness bug) is
+      # reported for this request so the rest of the batch still renders.
+      { 'ok' => false, 'failedAt' => 'harness', 'error' => e.message, 'errorClass' => e.class.name,
+        'kind' => request['kind'], 'printed' => captured ? captured.string : '' }
     end
 
     # ERB code that prints must not corrupt our JSON on stdout.

@@ -39,8 +39,12 @@ export type JsonObject = { [key: string]: JsonValue };
 
 export interface LaunchResult {
   ok: boolean;
-  /** Where it failed: form (app invalid / bad select), submit (submit.yml.erb, cluster, Script), stage (template ERB). */
-  failedAt?: "form" | "submit" | "stage" | "harness";
+  /**
+   * Where it failed: form (app invalid / bad select), submit (submit.yml.erb, cluster, Script), stage (template ERB);
+   * uncaught: an exception the dashboard does not rescue (a Ruby SyntaxError in ERB) — its error page, no message;
+   * harness: the emulation itself could not go on (e.g. `exit` in ERB).
+   */
+  failedAt?: "form" | "submit" | "stage" | "uncaught" | "harness";
   /** The message the dashboard would show the researcher. */
   error?: string;
   errorClass?: string;
