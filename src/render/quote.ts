@@ -24,11 +24,6 @@ export function jsonTable(table: Record<string, unknown> | null, indent = ''): s
   return `{\n${rows.join(',\n')}\n${indent}}`;
 }
 
-/** Text for HTML or Markdown output. */
-export function htmlText(value: string): string {
-  return value.replace(/[&<>"'`*_\[\]\\]/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
 /**
  * What EJS applies to every `[%= %]` output of a file that OOD renders with ERB: a `<%` from a
  * preset must stay text, so it becomes ERB's literal `<%%`.

@@ -10,10 +10,9 @@ import { fileURLToPath } from 'node:url';
 import type { AppPlan } from '../plan.js';
 import { ATTRIBUTE_IDS } from '../plan.js';
 import { jobMessages, submitMessages } from '../messages.js';
-import { directiveToken } from '../presets/validate.js';
 import { containerDirectives, partitionDirectives } from './form-directives.js';
 import { submitChecks } from './submit-checks.js';
-import { bashWord, erbLiteral, htmlText, jsonTable, jsonValue } from './quote.js';
+import { bashWord, erbLiteral, jsonTable, jsonValue } from './quote.js';
 
 export interface RenderedFile {
   /** Path inside the app directory, e.g. `template/script.sh.erb`. */
@@ -54,8 +53,6 @@ function templateData(plan: AppPlan) {
     bash: bashWord,
     json: jsonValue,
     jsonTable,
-    html: htmlText,
-    token: directiveToken,
     submitChecks: submitChecks(plan),
     partitionDirectives: (p: AppPlan['partitions'][number]) => partitionDirectives(p, plan),
     containerDirectives: (c: AppPlan['containers'][number]) => containerDirectives(c, plan),
