@@ -274,8 +274,8 @@ module SmartAttributes
   end
 
   module Attributes
-    # bc_num_hours.rb: number field; nil value reads "1"; wall_time in seconds.
-    class BcNumHours < Attribute
+    # bc_num_hours.rb and bc_num_slots.rb share this: a number field, min 1, whose nil value reads "1".
+    class CountAttribute < Attribute
       def initialize(id, opts)
         super
         @opts = { min: 1, step: 1 }.merge(@opts)
@@ -288,27 +288,17 @@ module SmartAttributes
       def widget
         'number_field'
       end
+    end
 
+    # bc_num_hours.rb: wall_time in seconds.
+    class BcNumHours < CountAttribute
       def submit(fmt: nil)
         { script: { wall_time: (value.blank? ? 1 : value.to_i) * 3600 } }
       end
     end
 
     # bc_num_slots.rb: native node count per scheduler.
-    class BcNumSlots < Attribute
-      def initialize(id, opts)
-        super
-        @opts = { min: 1, step: 1 }.merge(@opts)
-      end
-
-      def value
-        (opts[:value] || '1').to_s
-      end
-
-      def widget
-        'number_field'
-      end
-
+    class BcNumSlots < CountAttribute
       def submit(fmt: nil)
         slots = value.blank? ? 1 : value.to_i
         native = case fmt
