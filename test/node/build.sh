@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Build the test node's root filesystem and its two SIF images, or reuse them from the cache.
+# Build the test node's root filesystem and its SIF images, or reuse them from the cache.
 #
 #   <cache>/<hash>/rootfs/                   Debian sid: slurm, munge, apptainer (the node itself)
 #   <cache>/<hash>/images/jupyterlab.sif     Debian trixie minbase + jupyterlab python3-ipykernel
 #   <cache>/<hash>/images/python3-only.sif   Debian trixie minbase + python3
+#   <cache>/<hash>/images/jupyter-server-1.sif  Debian bookworm minbase + Jupyter Server 1.23, ipykernel
 #
 # <cache> is $OOD_JUPYTER_NODE_CACHE (default /var/cache/ood-jupyter-node); <hash> covers this
 # script and packages/*.txt, so a changed recipe builds into a new directory. Every piece is
@@ -13,9 +14,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Apptainer 1.4 exists only in sid (and needs glibc >= 2.38), so the node is sid; the images are
-# the current stable release, as a site's own images would be.
+# the current stable release (unless their package list names another), as a site's own images would be.
 NODE_SUITE=sid
-IMAGE_SUITE=trixie
 
 # The archive's URL as this host's apt knows it (deb822 .sources or one-line sources.list): the
 # entry that carries the host's own release (sid and trixie come from the same archive). Never written into the repository.
@@ -62,14 +62,15 @@ build_rootfs() {
 # build_image NAME: a minbase root with packages/NAME.txt, turned into a SIF by the node's own
 # apptainer (the host has none), running as root inside the node.
 build_image() {
-  local cache=$1 mirror=$2 name=$3 work=$1/work t t2
+  local cache=$1 mirror=$2 name=$3 work=$1/work t t2 suite
+  suite=$(node_image_suite "$name")
   if [[ -f $cache/images/$name.sif ]]; then
     log "reused image $name.sif"
   else
     t=$(now)
-    log "building image $name: $IMAGE_SUITE minbase + $(node_package_list "$name")"
+    log "building image $name: $suite minbase + $(node_package_list "$name")"
     mmdebstrap_in --variant=minbase --include="$(node_package_list "$name")" \
-      "$IMAGE_SUITE" "$work/$name" "$mirror"
+      "$suite" "$work/$name" "$mirror"
     log "image $name rootfs in $(elapsed "$t") s ($(du -sh "$work/$name" | cut -f1))"
     t2=$(now)
     # APPTAINER_TMPDIR on disk: the build copies the whole directory before squashing it.
@@ -116,7 +117,12 @@ main() {
   mkdir "$cache/work"
 
   mirror=
-  if [[ ! -d $cache/rootfs || ! -f $cache/images/jupyterlab.sif || ! -f $cache/images/python3-only.sif ]]; then
+  local missing=
+  [[ -d $cache/rootfs ]] || missing=rootfs
+  for name in "${NODE_IMAGES[@]}"; do
+    [[ -f $cache/images/$name.sif ]] || missing=$name
+  done
+  if [[ -n $missing ]]; then
     mirror=$(debian_mirror)
     [[ -n $mirror ]] || die "no Debian archive found in /etc/apt/sources.list{,.d/*}"
   fi

@@ -22,7 +22,7 @@ NODE_PATH=/usr/local/bin:/usr/bin:/bin
 
 # Paths as seen inside the node.
 NODE_IMAGES_DIR=/opt/images
-NODE_IMAGES=(jupyterlab python3-only)
+NODE_IMAGES=(jupyterlab python3-only jupyter-server-1)
 NODE_PARTITIONS=(gpu cpu)
 
 # Package lists: one file per root filesystem, one package a line; part of the recipe hash.
@@ -63,6 +63,11 @@ node_recipe_hash() {
 
 node_cache_dir() {
   printf '%s/%s\n' "$NODE_CACHE_ROOT" "$(node_recipe_hash)"
+}
+
+# The Debian release an image is built from: a "# suite: NAME" line in its package list, else trixie.
+node_image_suite() {
+  sed -nE 's/^#[[:space:]]*suite:[[:space:]]*([a-z]+).*/\1/p' "$NODE_PACKAGES_DIR/$1.txt" | head -n1 | grep . || printf 'trixie\n'
 }
 
 # Packages of one list, comma-separated for mmdebstrap --include.

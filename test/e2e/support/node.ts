@@ -11,7 +11,7 @@ export interface NodeStatus {
   user: string;
   uid: number;
   home: string;
-  images: { jupyterlab: string; python3Only: string };
+  images: { jupyterlab: string; python3Only: string; jupyterServer1: string };
   partitions: string[];
 }
 
