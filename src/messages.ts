@@ -32,4 +32,8 @@ export const jobMessages = {
   jupyterExited: 'ood-jupyter: ERROR: JupyterLab stopped with exit status %s. The lines above say why; fix that and launch again, or send this log to your support team.',
   portTimeout: 'ood-jupyter: ERROR: JupyterLab did not start listening on port %s within %s seconds. The lines above may say why; launch again, or send this log to your support team.',
   jupyterNotRunning: 'ood-jupyter: ERROR: JupyterLab ended before it was ready. The lines above say why.',
+  oldJupyterServer: 'ood-jupyter: ERROR: the image %s has Jupyter Server %s; this app needs Jupyter Server 2 or later with JupyterLab 3.x or 4 (as in current jupyter/* and NGC images). Choose another container, or ask your support team to update the image.',
+  siteSetupFailed: 'ood-jupyter: ERROR: the site set-up command "%s" failed on %s. Please send this log to your support team.',
+  noFreePort: 'ood-jupyter: ERROR: no free port for JupyterLab on %s. Launch again; if it happens again, send this log to your support team.',
+  noPortTool: 'ood-jupyter: ERROR: %s has none of the tools the job uses to see whether JupyterLab listens (nc, lsof, bash /dev/tcp or python3). Please tell your support team.',
 } as const;

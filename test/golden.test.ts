@@ -29,3 +29,19 @@ t.test('no EJS tag survives into an emitted file, and templates never insert raw
     t.notMatch(file.content, /\[%|%\]/, `${file.path} has no leftover EJS tag`);
   }
 });
+
+t.test('every message the job scripts print is defined in messages.sh', async (t) => {
+  const files = await renderFromPresets(bundledPresets);
+  const defined = new Set([...files.find((f) => f.path === 'template/messages.sh')!.content.matchAll(/^(msg_\w+)=/gm)].map((m) => m[1]));
+  const used = new Set(files.filter((f) => f.path.startsWith('template/')).flatMap((f) => [...f.content.matchAll(/\$\{?(msg_\w+)/g)].map((m) => m[1])));
+  t.ok(used.size >= 10, `the scripts use the messages (${used.size})`);
+  for (const name of used) t.ok(defined.has(name), `${name} is defined`);
+});
+
+t.test('the form keeps remembered values: no data-set-* (OOD applies them at page load), limits by data-min/max', async (t) => {
+  const form = (await renderFromPresets(bundledPresets)).find((f) => f.path === 'form.yml')!.content;
+  t.notMatch(form, /^\s+data-set-/m, 'no data-set-* directive on any option of form.yml');
+  t.match(form, /data-max-num-gpus: 4/);
+  t.match(form, /data-min-memory-gb: /);
+  t.match(form, /^# data-help-num-gpus .* needs OOD 4\.1 or later;$/m, 'the header says which directive needs OOD 4.1');
+});

@@ -74,7 +74,7 @@ interface JobRun {
  * One job as OOD would run it: the session staged by real Ruby, the basic-template wrapper around it, bash,
  * and the recording stub as `apptainer` on PATH (unless `withRuntime` is false).
  */
-async function runJob(app: BuiltApp, values: Record<string, string>, opts: { withRuntime?: boolean; home: string } ): Promise<JobRun> {
+async function runJob(app: BuiltApp, values: Record<string, string>, opts: { withRuntime?: boolean; home: string; env?: Record<string, string> } ): Promise<JobRun> {
   // Like OOD's own staged roots (a UUID under ~/ondemand/data): its job script cd's there unquoted.
   const stagedRoot = join(opts.home, 'ondemand', `session-${Math.random().toString(36).slice(2)}`);
   const [launch] = await renderLaunches(app.appDir, [{ values, stagedRoot }], { scheduler: { accounts: ['lab'] } });
@@ -88,7 +88,7 @@ async function runJob(app: BuiltApp, values: Record<string, string>, opts: { wit
   await writeFile(log, '');
   const job = await execa('bash', [join(stagedRoot, 'job.sh')], {
     cwd: opts.home, reject: false, all: true, timeout: 60_000,
-    env: { PATH: `${bin}:/usr/local/bin:/usr/bin:/bin`, HOME: opts.home, USER: 'researcher', RECORDING_RUNTIME_LOG: log, RECORDING_RUNTIME_LISTEN_SECONDS: '2' },
+    env: { PATH: `${bin}:/usr/local/bin:/usr/bin:/bin`, HOME: opts.home, USER: 'researcher', RECORDING_RUNTIME_LOG: log, RECORDING_RUNTIME_LISTEN_SECONDS: '2', ...opts.env },
     extendEnv: false,
   });
   // argv[0] is the stub's path on PATH; the tests compare the name the script called.
@@ -122,10 +122,11 @@ t.test('a whole job under the OOD wrapper, runtime replaced by the recording stu
   await t.test('gpu partition, 2 GPUs, a hostile working directory in home, extra binds', async (t) => {
     const run = await runJob(app, { slurm_partition: 'gpu', num_gpus: '2', container: 'pytorch', working_dir: workDir, extra_binds: `${scratch}:/data:ro, /tmp` }, { home });
     t.equal(run.exitCode, 0, run.output);
-    t.same(run.runs, [[
-      'apptainer', 'exec', '--nv', '--bind', scratch, '--bind', `${scratch}:/data:ro`, '--bind', '/tmp',
-      join(images, 'pytorch.sif'), 'python3', '-m', 'jupyterlab', `--config=${config(run)}`,
-    ]], 'exact runtime argv: --nv, site bind that exists, extra binds, no bind for the working dir inside home');
+    const runtimeArgs = ['apptainer', 'exec', '--nv', '--bind', scratch, '--bind', `${scratch}:/data:ro`, '--bind', '/tmp', join(images, 'pytorch.sif')];
+    t.equal(run.runs.length, 2, 'the image is probed, then JupyterLab runs');
+    t.same(run.runs[0]!.slice(0, -1), [...runtimeArgs, 'python3', '-s', '-c'], 'the probe runs in the same container set-up, without ~/.local');
+    t.same(run.runs[1], [...runtimeArgs, 'python3', '-s', '-m', 'jupyterlab', `--config=${config(run)}`],
+      'exact runtime argv: --nv, site bind that exists, extra binds, no bind for the working dir inside home, no ~/.local');
     t.notOk(existsSync(canary), 'the hostile directory name ran nothing');
     t.match(run.output, `ood-jupyter: starting JupyterLab from ${join(images, 'pytorch.sif')} on `);
     t.match(run.output, `in ${workDir}`, 'JupyterLab started in the chosen working directory');
@@ -145,7 +146,14 @@ t.test('a whole job under the OOD wrapper, runtime replaced by the recording stu
     t.match(settings, /c\.IdentityProvider\.token = ""/, 'no token is printed to output.log');
     t.match(settings, /c\.ServerApp\.base_url = "\/node\/[^/]+\/\d+\/"/);
     t.match(settings, /c\.ServerApp\.port_retries = 0/);
-    t.notMatch(settings, /disable_check_xsrf|allow_origin/, 'XSRF protection is not turned off');
+    t.notMatch(settings, /disable_check_xsrf|allow_origin =/, 'XSRF protection is not turned off, and no origin is allowed wholesale');
+    t.match(settings, /^c\.ServerApp\.allow_origin_pat = .*\["https:\/\/ondemand\.example\.edu"\]\)$/m, 'exactly the portal origins of site.yml are allowed');
+    t.match(settings, /^c\.ServerApp\.ip = "vm"$|^c\.ServerApp\.ip = "[^"0*][^"]*"$/m, 'JupyterLab listens on the host address only, not 0.0.0.0');
+    t.notMatch(settings, /0\.0\.0\.0/);
+    t.match(settings, /^c\.LabApp\.news_url = None$/m, 'no Jupyter news fetched from the compute node');
+    t.match(settings, /^c\.LabApp\.check_for_updates_class = "jupyterlab\.NeverCheckForUpdate"$/m);
+    t.same(JSON.parse(await readFile(join(run.stagedRoot, 'jupyter/config/labconfig/page_config.json'), 'utf8')),
+      { disabledExtensions: { '@jupyterlab/apputils-extension:announcements': true } }, 'nor asked about');
     t.notOk(run.runs.flat().some((arg) => arg.includes(password)), 'the password is on no command line');
     t.notMatch(run.output, password, 'nor in output.log');
     const kernel = JSON.parse(await readFile(join(run.stagedRoot, 'jupyter/data/kernels/python3/kernel.json'), 'utf8'));
@@ -156,21 +164,36 @@ t.test('a whole job under the OOD wrapper, runtime replaced by the recording stu
   await t.test('cpu partition: no --nv; a working directory outside home is bound', async (t) => {
     const run = await runJob(app, { slurm_partition: 'cpu', num_gpus: '0', container: 'datascience', working_dir: outside }, { home });
     t.equal(run.exitCode, 0, run.output);
-    t.same(run.runs, [[
+    t.same(run.runs[1], [
       'apptainer', 'exec', '--bind', scratch, '--bind', outside,
-      join(images, 'datascience.sif'), 'python3', '-m', 'jupyterlab', `--config=${config(run)}`,
-    ]]);
+      join(images, 'datascience.sif'), 'python3', '-s', '-m', 'jupyterlab', `--config=${config(run)}`,
+    ]);
     t.notOk(existsSync(canary));
   });
 
-  await t.test('an image whose preset does not promise JupyterLab is probed first', async (t) => {
+  await t.test('every image is probed first, in the container set-up JupyterLab gets', async (t) => {
     const run = await runJob(app, { slurm_partition: 'gpu', num_gpus: '1', container: 'tensorflow' }, { home });
     t.equal(run.exitCode, 0, run.output);
     t.same(run.runs.map((argv) => argv.slice(0, 5)), [
       ['apptainer', 'exec', '--nv', '--bind', scratch],
       ['apptainer', 'exec', '--nv', '--bind', scratch],
     ]);
-    t.same(run.runs[0]!.slice(5), ['docker://tensorflow/tensorflow:2.17.0-gpu', 'python3', '-c', 'import jupyterlab, ipykernel']);
+    t.same(run.runs[0]!.slice(5, -1), ['docker://tensorflow/tensorflow:2.17.0-gpu', 'python3', '-s', '-c']);
+  });
+
+  await t.test('an image the job cannot use ends it in seconds, with one line (probe answers from the stub)', async (t) => {
+    const cases = [
+      { probe: 'python=3.11.2\njupyter_server=1.23.3\njupyterlab=\nipykernel=6.17.0', line: /^ood-jupyter: ERROR: the image \S+pytorch\.sif has Jupyter Server 1\.23\.3; this app needs Jupyter Server 2 or later/m },
+      { probe: 'python=3.13.1\njupyter_server=\njupyterlab=\nipykernel=', line: /^ood-jupyter: ERROR: the image \S+pytorch\.sif has no JupyterLab and ipykernel/m },
+      { probe: '', line: /^ood-jupyter: ERROR: the image \S+pytorch\.sif has no JupyterLab and ipykernel/m },
+    ];
+    for (const c of cases) {
+      const run = await runJob(app, { slurm_partition: 'gpu', num_gpus: '1', container: 'pytorch' }, { home, env: { RECORDING_RUNTIME_PROBE: c.probe } });
+      t.not(run.exitCode, 0);
+      t.match(run.output, c.line);
+      t.equal(run.output.match(/ERROR/g)?.length, 1, `one line only, not a second one from after.sh:\n${run.output}`);
+      t.equal(run.runs.length, 1, 'JupyterLab was never started');
+    }
   });
 
   await t.test('faults end the job with one plain line', async (t) => {

@@ -32,6 +32,13 @@ const range = (what: string, min: number) =>
     min: wholeNumber(what, min).optional(),
   }).strict();
 
+/** What a browser sends as Origin for the portal: scheme, host and port only, compared lower-case. */
+const portalOrigin = z.string()
+  .regex(/^https?:\/\/[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$/, {
+    error: 'must be the address researchers open OnDemand at, scheme and host only, such as https://ondemand.example.edu (no path, no trailing "/")',
+  })
+  .transform((origin) => origin.toLowerCase());
+
 export const siteSchema = z.object({
   cluster: z.union([slurmName, z.array(slurmName).min(1)]),
   title: z.string().min(1).max(80).default('JupyterLab'),
@@ -46,7 +53,20 @@ export const siteSchema = z.object({
     setup: z.array(z.string().min(1).regex(/^[^\n\r]*$/, { error: 'must be one line' })).default([]),
   }).strict().default({ command: 'apptainer', setup: [] }),
   binds: z.array(absolutePath).default([]),
-  proxyPrefix: z.enum(['node', 'rnode']).default('node'),
+  /** OOD's portal proxy prefix for JupyterLab: node_uri. rnode_uri strips the path JupyterLab needs. */
+  proxyPrefix: z.enum(['node', 'rnode'], { error: 'must be node (the portal\'s node_uri, /node)' })
+    .refine((prefix) => prefix === 'node', {
+      error: 'rnode cannot serve JupyterLab: the portal strips /rnode/HOST/PORT before forwarding, and JupyterLab answers only under its full base URL. Use node and set node_uri: \'/node\' in ood_portal.yml',
+    })
+    .default('node'),
+  portal: z.object({
+    /**
+     * Every address researchers reach OnDemand at. Behind a portal that does not preserve the Host
+     * header (any portal without Dex), JupyterLab sees Host HOST:PORT and refuses the browser's
+     * requests unless their Origin is listed here.
+     */
+    origins: z.array(portalOrigin).min(1, { error: 'list at least one address of your OnDemand portal, such as https://ondemand.example.edu' }),
+  }, { error: 'is required: portal.origins lists the addresses of your OnDemand portal (such as https://ondemand.example.edu), the only origins JupyterLab accepts requests from' }).strict(),
   customImages: z.object({
     allow: z.boolean().default(false),
     /** Directories a researcher's own .sif may live under. */

@@ -2,6 +2,11 @@
 // Each partition option carries its own limits (O(partitions)); each container option names
 // only the partitions that do NOT offer it (O(containers), plus exclusions).
 // Directive names use the attribute id with "_" as "-", and values as directiveToken() spells them.
+//
+// No data-set-* on the partitions: OOD's dynamic_forms.js applies every data-set-* once when the
+// page loads, which would throw away the values the dashboard remembers from the researcher's last
+// launch (and flip a remembered "Your own image" back). data-min-*/data-max-* are enough: OOD
+// clamps the current value into the chosen partition's range, at load and on every change.
 import type { AppPlan } from '../plan.js';
 import { ATTRIBUTE_IDS } from '../plan.js';
 import { directiveToken, type ValidContainer, type ValidPartition } from '../presets/validate.js';
@@ -12,8 +17,8 @@ const attr = (id: string) => id.replaceAll('_', '-');
 
 export function partitionDirectives(partition: ValidPartition, plan: AppPlan): Directive[] {
   const directives: Directive[] = [];
-  const bound = (id: string, b: { min: number; max: number; default: number }) => {
-    directives.push([`data-min-${attr(id)}`, b.min], [`data-max-${attr(id)}`, b.max], [`data-set-${attr(id)}`, b.default]);
+  const bound = (id: string, b: { min: number; max: number }) => {
+    directives.push([`data-min-${attr(id)}`, b.min], [`data-max-${attr(id)}`, b.max]);
   };
   if (plan.anyGpus) {
     bound(ATTRIBUTE_IDS.gpus, partition.gpus);
@@ -22,13 +27,13 @@ export function partitionDirectives(partition: ValidPartition, plan: AppPlan): D
   bound(ATTRIBUTE_IDS.cores, partition.cores);
   bound(ATTRIBUTE_IDS.memory, partition.memoryGb);
   bound(ATTRIBUTE_IDS.hours, partition.hours);
-  directives.push([`data-set-${attr(ATTRIBUTE_IDS.container)}`, partition.defaultContainer]);
   for (const cluster of plan.site.clusters) {
     if (plan.site.clusters.length > 1 && cluster !== partition.cluster) {
       directives.push([`data-option-for-${attr(ATTRIBUTE_IDS.cluster)}-${directiveToken(cluster)}`, false]);
     }
   }
-  // OOD 4.1+ only: the help under the GPU field names this partition's own limit.
+  // OOD 4.1+ only (older dashboards ignore it; the partition's help lists every limit): the help
+  // under the GPU field names this partition's own limit.
   if (plan.anyGpus && partition.gpus.max > 0) {
     const type = partition.gpus.type ? ` ${partition.gpus.type}` : '';
     directives.push([`data-help-${attr(ATTRIBUTE_IDS.gpus)}`, `${partition.gpus.min}–${partition.gpus.max}${type} GPUs per session on ${partition.label}.`]);

@@ -24,10 +24,12 @@ export interface RenderedFile {
 export const defaultTemplateDir = fileURLToPath(new URL('../../app-template/', import.meta.url));
 
 export async function renderApp(plan: AppPlan, templateDir = defaultTemplateDir): Promise<RenderedFile[]> {
-  const sources = (await listFiles(templateDir)).filter((f) => f.endsWith('.ejs')).sort();
+  const sources = (await listFiles(templateDir)).sort();
   return Promise.all(sources.map(async (source) => {
-    const path = relative(templateDir, source).slice(0, -'.ejs'.length);
     const template = await readFile(source, 'utf8');
+    // A file without .ejs (the job's bash library) is copied as it is: no template engine touches it.
+    if (!source.endsWith('.ejs')) return { path: relative(templateDir, source), content: template, mode: 0o644 };
+    const path = relative(templateDir, source).slice(0, -'.ejs'.length);
     const content = ejs.render(template, templateData(plan), {
       filename: source,
       openDelimiter: '[',

@@ -18,7 +18,10 @@
 #      $RECORDING_RUNTIME_LISTEN_SECONDS seconds (default 60), so a wrapper's
 #      after.sh `wait_until_port_used` can succeed. Set
 #      RECORDING_RUNTIME_LISTEN=0 to never listen.
-#   3. Otherwise exits with $RECORDING_RUNTIME_EXIT (default 0).
+#   3. If the command is the job's image probe (`python3 -s -c CODE`, CODE naming
+#      jupyter_server), it prints $RECORDING_RUNTIME_PROBE, `name=version` lines
+#      (default: a current image with Jupyter Server 2 and JupyterLab 4).
+#   4. Otherwise exits with $RECORDING_RUNTIME_EXIT (default 0).
 set -u
 
 # One argument as a JSON string whose code points are its bytes.
@@ -106,6 +109,17 @@ main() {
     exit 70
   fi
   record_argv "$@"
+  local arg previous=""
+  for arg in "$@"; do
+    if [[ "${previous}" == "-c" && "${arg}" == *jupyter_server* ]]; then
+      printf '%s\n' "${RECORDING_RUNTIME_PROBE-python=3.12.3
+jupyter_server=2.15.0
+jupyterlab=4.2.5
+ipykernel=6.29.5}"
+      exit 0
+    fi
+    previous="${arg}"
+  done
   local port
   port=$(jupyter_port "$@")
   if [[ -n "${port}" && "${RECORDING_RUNTIME_LISTEN:-1}" != "0" ]]; then
