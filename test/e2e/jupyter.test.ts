@@ -3,15 +3,15 @@
 // Jupyter client. Start the node first: bash test/node/build.sh && bash test/node/start.sh
 import t from 'tap';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildApp } from '../../src/build.js';
 import { repoRoot } from '../support/presets.js';
 import { rubyDescription } from '../support/ruby.js';
-import { nodeStatus, TestNode } from './support/node.js';
+import { inNode, nodeStatus, TestNode } from './support/node.js';
 import { connection, outputLog, stageLaunches, submit, waitFor, type Session } from './support/session.js';
-import { baseUrlOf, cookieHeader, logIn, runInKernel } from './support/jupyter.js';
+import { baseUrlOf, cookieHeader, logIn, runInKernel, runInTerminal } from './support/jupyter.js';
 
 const status = await nodeStatus();
 if (!status) {
@@ -149,4 +149,68 @@ t.test('two sessions of the same researcher at once both work', async (t) => {
   t.same(results.map((r) => r.job), sessions.map((s) => s.jobId), 'each kernel runs in its own job');
   t.same(results.map((r) => r.cwd), [workDir, status.home], 'each in its own working directory');
   t.not(results[0]!.cuda, results[1]!.cuda, 'each with its own GPU');
+});
+
+t.test('an image with Jupyter Server 1.x: one line naming what is needed, in seconds, not after the start timeout', async (t) => {
+  const [staged] = await stageLaunches(node, appDir, [form({ container: 'jupyter-server-1', slurm_partition: 'cpu', num_gpus: '0' })]);
+  const session = await submit(node, staged!);
+  t.teardown(() => node.scancel(session.jobId));
+  await waitFor('the job to end', async () => (await node.jobState(session.jobId)) === '', 120_000, 250);
+  const seconds = (Date.now() - session.submittedAt) / 1000;
+  const log = await outputLog(session);
+  const errors = log.split('\n').filter((l) => l.includes('ERROR'));
+  t.same(errors.length, 1, `exactly one error line:\n${log}`);
+  t.match(errors[0], /^ood-jupyter: ERROR: the image \/opt\/images\/jupyter-server-1\.sif has Jupyter Server 1\.23\.\d+; this app needs Jupyter Server 2 or later/);
+  t.ok(seconds < 30, `the job ended ${seconds.toFixed(1)} s after sbatch (the start timeout is 120 s)`);
+  t.comment(`Jupyter Server 1.x image refused ${seconds.toFixed(1)} s after sbatch`);
+  t.notOk(existsSync(join(session.hostRoot, 'connection.yml')), 'the session never claims to be running');
+});
+
+t.test('a researcher with a tcsh login shell, their own ~/.jupyter config and a broken JupyterLab in ~/.local', async (t) => {
+  // The same app on a site whose set-up loads the runtime with `module`, defined for bash in /etc/profile.d.
+  const presets = join(appParent, 'presets-module');
+  await cp(join(repoRoot, 'test/e2e/presets'), presets, { recursive: true });
+  const siteFile = join(presets, 'site.yml');
+  await writeFile(siteFile, (await readFile(siteFile, 'utf8')).replace('  command: apptainer\n', '  command: apptainer\n  setup:\n    - module load apptainer\n'));
+  const moduleApp = join(appParent, 'module-app', 'jupyter-apptainer');
+  await buildApp(presets, moduleApp);
+
+  const home = status.home;
+  const userFiles = {
+    // Keys the session does not set would apply from here: TLS behind an HTTP proxy, another root, another port.
+    '.jupyter/jupyter_server_config.py': 'c.ServerApp.certfile = "/nonexistent/cert.pem"\nc.ServerApp.keyfile = "/nonexistent/key.pem"\nc.ServerApp.port = 9999\nc.ServerApp.root_dir = "/nonexistent"\n',
+    '.jupyter/jupyter_lab_config.py': 'c.ServerApp.root_dir = "/nonexistent"\n',
+    // A broken JupyterLab in the researcher's user site-packages, which python3 would import first.
+    '.local/lib/python3.13/site-packages/jupyterlab/__init__.py': 'raise ImportError("a broken jupyterlab in ~/.local")\n',
+  };
+  for (const [path, text] of Object.entries(userFiles)) {
+    await mkdir(join(node.hostPath(home), path, '..'), { recursive: true });
+    await writeFile(join(node.hostPath(home), path), text);
+  }
+  await node.chownToUser(join(home, '.jupyter'));
+  await node.chownToUser(join(home, '.local'));
+  const chsh = await inNode(['usermod', '-s', '/bin/tcsh', status.user], { root: true });
+  t.equal(chsh.exitCode, 0, `login shell set to tcsh ${chsh.stderr}`);
+  t.teardown(async () => {
+    await inNode(['usermod', '-s', '/bin/bash', status.user], { root: true });
+    await rm(join(node.hostPath(home), '.jupyter'), { recursive: true, force: true });
+    await rm(join(node.hostPath(home), '.local/lib'), { recursive: true, force: true });
+  });
+
+  const [staged] = await stageLaunches(node, moduleApp, [form({ working_dir: '' })]);
+  const session = await submit(node, staged!);
+  t.teardown(() => node.scancel(session.jobId));
+  const { conn } = await running(session);
+  const log = await outputLog(session);
+  t.notMatch(log, /ERROR|command not found/, `no error in output.log:\n${log}`);
+  t.not(conn.port, 9999, 'the session\'s own port, not the one in ~/.jupyter');
+  const login = await logIn(conn);
+  t.equal(login.status, 302, 'plain HTTP login works (no certfile from ~/.jupyter)');
+  const result = await runInKernel(login, 'python3', 'import os, json; print(json.dumps({"cwd": os.getcwd(), "modules": os.environ.get("LOADEDMODULES", ""), "shell": os.environ.get("SHELL", "")}))');
+  const facts = JSON.parse(result.stdout.trim()) as Record<string, string>;
+  t.equal(facts.cwd, home, 'in the home directory, not ~/.jupyter\'s root_dir');
+  t.equal(facts.modules, 'apptainer', 'the site\'s `module load apptainer` ran, though the login shell is tcsh');
+  t.equal(facts.shell, '/bin/tcsh', 'the job really has the tcsh login environment');
+  const terminal = await runInTerminal(login, 'echo TERM-OK-$((6*7)) $0');
+  t.match(terminal, /TERM-OK-42 \S*bash/, 'a terminal opens (bash: the image has no tcsh) and runs a command');
 });

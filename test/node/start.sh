@@ -50,6 +50,21 @@ NodeName=localhost CPUs=2 RealMemory=8000 Gres=gpu:2 State=UNKNOWN
 PartitionName=gpu Nodes=localhost MaxTime=8:00:00 State=UP
 PartitionName=cpu Nodes=localhost Default=YES State=UP
 EOF
+  # The site's `module` command, defined for bash in profile.d as Lmod and Environment Modules do
+  # (and exported for bash logins). A researcher whose login shell is tcsh has no such function in
+  # a bash job: the app must load it itself. `module load NAME` records NAME in LOADEDMODULES.
+  mkdir -p "$rootfs/etc/profile.d"
+  cat >"$rootfs/etc/profile.d/site-modules.sh" <<'MODULES'
+# Written by test/node/start.sh: a stand-in for the site's module system (bash only).
+module() {
+  case $1 in
+    load) shift; local m; for m in "$@"; do export LOADEDMODULES="${LOADEDMODULES:+$LOADEDMODULES:}$m"; done ;;
+    *) echo "module: unknown sub-command $1" >&2; return 1 ;;
+  esac
+}
+export -f module
+MODULES
+
   # File-less GPU gres is ignored and the node goes INVAL: point it at the fake device nodes.
   printf 'NodeName=localhost Name=gpu File=/dev/nvidia[0-1]\n' >"$rootfs/etc/slurm/gres.conf"
   # Slurm 26 loads a cgroup plugin even with proctrack/linuxproc and task/none, and slurmd

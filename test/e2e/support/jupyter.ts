@@ -1,6 +1,7 @@
 // Reaching a session's JupyterLab as the Connect button does (POST the password to <base_url>login), then
 // driving it with the official Jupyter client, @jupyterlab/services, over HTTP and WebSocket (`ws` on Node 20).
-import { KernelManager, ServerConnection } from '@jupyterlab/services';
+import { PageConfig } from '@jupyterlab/coreutils';
+import { KernelManager, ServerConnection, TerminalManager } from '@jupyterlab/services';
 import WebSocket from 'ws';
 import type { Connection } from './session.js';
 
@@ -90,6 +91,32 @@ export async function runInKernel(login: Login, kernelName: string, code: string
     return { stdout, specs: Object.keys(specs.kernelspecs), displayName: specs.kernelspecs[kernelName]?.spec.display_name ?? '' };
   } finally {
     await kernel.shutdown().catch(() => undefined);
+    manager.dispose();
+  }
+}
+
+/** Open a terminal, type `command`, and return what the terminal printed once a line matches /OK/ (or 20 s passed). */
+export async function runInTerminal(login: Login, command: string): Promise<string> {
+  // The client asks the page's config whether the server has terminals; in Node there is no page.
+  PageConfig.setOption('terminalsAvailable', 'true');
+  const manager = new TerminalManager({ serverSettings: serverSettings(login) });
+  await manager.ready;
+  const terminal = await manager.startNew();
+  try {
+    let output = '';
+    const done = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 20_000);
+      terminal.messageReceived.connect((_, message) => {
+        if (message.type !== 'stdout') return;
+        output += String(message.content?.[0] ?? '');
+        if (/TERM-OK-\d+ \S+/.test(output)) { clearTimeout(timer); resolve(); }
+      });
+    });
+    terminal.send({ type: 'stdin', content: [`${command}\r`] });
+    await done;
+    return output;
+  } finally {
+    await terminal.shutdown().catch(() => undefined);
     manager.dispose();
   }
 }
