@@ -218,6 +218,8 @@ for (const mode of preserveHostCases) {
     t.equal(facts.container, true, 'inside the container (/.singularity.d exists)');
     t.equal(facts.cwd, workDir, 'in the chosen working directory');
     await shot(lab, 'notebook');
+    // JupyterLab 4 otherwise asks every researcher on first start; the app turns the announcements off.
+    t.equal(await lab.getByText(/official Jupyter news/i).count(), 0, 'no "receive official Jupyter news?" question');
 
     // Save. A JupyterLab that asks for a name on first save gets one.
     const currentTab = lab.locator('.lm-DockPanel-tabBar .lm-TabBar-tab.jp-mod-current');

@@ -3,6 +3,7 @@
 // browser test goes through a proxy that behaves as OOD's does, in both Host modes. Needs no test node.
 import t from 'tap';
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { WebSocketServer, WebSocket } from 'ws';
 import { apacheAvailable, startPortal } from './support/portal.js';
@@ -14,7 +15,6 @@ if (!apacheAvailable()) {
   process.exit(process.env.CI === 'true' ? 1 : 0);
 }
 
-const BACKEND_PORT = 18150;
 const node = hostname();
 const backend = http.createServer((req, res) => {
   res.setHeader('Set-Cookie', ['session=abc; Path=/somewhere; Domain=node.internal; HttpOnly', 'other=1']);
@@ -28,7 +28,9 @@ sockets.on('connection', (socket, req) => {
   socket.send(JSON.stringify({ url: req.url, host: req.headers.host, origin: req.headers.origin }));
   socket.on('message', (data) => socket.send(`echo:${String(data)}`));
 });
-await new Promise<void>((resolve) => backend.listen(BACKEND_PORT, '127.0.0.1', resolve));
+// Any free port: the node's JupyterLabs and kernels take random ones too.
+await new Promise<void>((resolve, reject) => { backend.once('error', reject); backend.listen(0, '127.0.0.1', resolve); });
+const BACKEND_PORT = (backend.address() as AddressInfo).port;
 t.teardown(() => { sockets.close(); backend.close(); });
 
 for (const preserveHost of [false, true]) {
@@ -57,6 +59,10 @@ for (const preserveHost of [false, true]) {
     t.equal(seen.headers['x-forwarded-host'], portalHost, 'X-Forwarded-Host: the portal (mod_proxy)');
     t.same(response.headers.getSetCookie(), [`session=abc; Path=/node/${node}/${BACKEND_PORT}; HttpOnly`, `other=1; Path=/node/${node}/${BACKEND_PORT}`],
       'cookies lose their Domain and get Path=/node/HOST/PORT');
+
+    // A notebook named `what?.ipynb`: the encoded "?" must stay part of the path.
+    const odd = await fetch(`${base}/api/contents/what%3F%20%23x.ipynb`, { headers: { Authorization: auth } });
+    t.equal(((await odd.json()) as { url: string }).url, `/node/${node}/${BACKEND_PORT}/api/contents/what%3F%20%23x.ipynb`, 'encoded ?, space and # stay encoded in the path');
 
     const redirect = await fetch(`${base}/redirect`, { headers: { Authorization: auth }, redirect: 'manual' });
     t.equal(redirect.status, 302);

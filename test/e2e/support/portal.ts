@@ -1,7 +1,8 @@
 // A real portal front end for the end-to-end suite: Debian's Apache httpd configured the way OOD's
 // ood-portal-generator configures a portal's `/node/HOST/PORT` location (templates/ood-portal.conf.erb)
 // and the way its mod_ood_proxy forwards it (lib/node_proxy.lua, lib/ood/proxy.lua). Written here from
-// what those files do; see test/portal/README.md for what is mirrored and what is left out.
+// what those files do. Left out: OOD's user map (the Basic-auth user is the system user here), TLS,
+// header and cookie stripping, the maintenance page and the other vhost settings.
 //
 // - Basic auth in front of everything, as a site without Dex puts its auth lines in every location.
 // - <LocationMatch "^/node/(?<host>…)/(?<port>\d+)">: a Lua fixup hands the request to mod_proxy with
