@@ -5,7 +5,7 @@
 // Needs the test node (bash test/node/build.sh && bash test/node/start.sh), apache2 and /usr/bin/chromium.
 import t from 'tap';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { load } from 'js-yaml';
@@ -13,15 +13,16 @@ import type { Page } from 'playwright-core';
 import { buildApp } from '../../src/build.js';
 import { renderViews } from '../support/ood.js';
 import { repoRoot } from '../support/presets.js';
-import { chromiumAvailable, launchBrowser, newResearcher, screenshot, shortUrl, type Problem, type Researcher } from './support/browser.js';
+import { artifactsDir, chromiumAvailable, launchBrowser, newResearcher, screenshot, shortUrl, type Problem, type Researcher } from './support/browser.js';
 import { baseUrlOf } from './support/jupyter.js';
 import { nodeStatus, TestNode } from './support/node.js';
-import { startPortal, type Portal } from './support/portal.js';
+import { apacheAvailable, startPortal, type Portal } from './support/portal.js';
 import { connection, outputLog, stageLaunches, submit, waitFor, type Connection, type Session } from './support/session.js';
 
 const status = await nodeStatus();
 const missing = !status ? 'the test node is not running (bash test/node/build.sh && bash test/node/start.sh)'
-  : !chromiumAvailable() ? 'Chromium is not installed (apt-get install chromium)' : null;
+  : !chromiumAvailable() ? 'Chromium is not installed (apt-get install chromium)'
+  : !apacheAvailable() ? 'Apache httpd with mod_lua is not installed (apt-get install apache2 apache2-utils)' : null;
 if (missing) {
   if (process.env.CI === 'true') t.fail(`${missing}: CI must run the browser suite`);
   else t.comment(`SKIPPING the browser suite: ${missing}`);
@@ -34,6 +35,11 @@ const appDir = join(appParent, 'jupyter-apptainer');
 await buildApp(join(repoRoot, 'test/e2e/presets'), appDir);
 t.teardown(() => rm(appParent, { recursive: true, force: true }));
 const appTitle = String((load(await readFile(join(appDir, 'manifest.yml'), 'utf8')) as { name?: string }).name ?? 'JupyterLab');
+
+// Failure screenshots of an earlier run would pass for this run's.
+if (existsSync(artifactsDir)) {
+  for (const f of await readdir(artifactsDir)) if (/-FAILED-.*\.png$/.test(f)) await rm(join(artifactsDir, f), { force: true });
+}
 
 const browser = await launchBrowser();
 t.teardown(() => browser.close());
@@ -89,12 +95,18 @@ ${opts.note ? `<div class="note">${esc(opts.note)}</div>` : ''}
 `;
 }
 
-// Responses in JupyterLab's tab that are part of normal work, not faults: no favicon; JupyterLab 4 asks for jupyter-lsp's status, a server extension the image lacks; and
-// on the first save JupyterLab 4.0 renames Untitled.ipynb, then asks for a checkpoint of the old name (its own
-// race, answered 500 "No such file"; the renamed notebook is checked on disk below).
-const expectedProblem = (p: Problem) => /\/favicon\.ico$/.test(shortUrl(p.url))
+// Responses in JupyterLab's tab that are part of normal work, not faults: no favicon; JupyterLab 4 asks for
+// jupyter-lsp's status, a server extension the image lacks. And JupyterLab 4.0's rename on first save races its
+// own requests about the old name (seen here in about 1 run in 4): the checkpoint of Untitled.ipynb (POST or GET,
+// answered 500 "No such file"), and the file browser's listing of the working directory, which Jupyter Server
+// answers 404 "file or directory '' does not exist" when Untitled.ipynb vanishes between listing and stat
+// (JupyterLab then shows "Directory not found"); only that listing, only while the save is under way. The renamed
+// notebook is checked on disk below. The Origin bug looks different: 404 POST api/contents (no file name: creating
+// the notebook), 404 PUT lab/api/workspaces/default, WebSocket 403.
+const expectedProblem = (saving: { from: number; to: number }) => (p: Problem) => /\/favicon\.ico$/.test(shortUrl(p.url))
   || (p.status === 404 && /\/lsp\/status(\?|$)/.test(shortUrl(p.url)))
-  || (p.status === 500 && p.method === 'POST' && /\/api\/contents\/Untitled\.ipynb\/checkpoints(\?|$)/.test(shortUrl(p.url)));
+  || ((p.status === 404 || p.status === 500) && /\/api\/contents\/Untitled\d*\.ipynb(\/checkpoints)?(\?|$)/.test(shortUrl(p.url)))
+  || (p.status === 404 && p.method === 'GET' && /\/api\/contents\?content=1(&|$)/.test(shortUrl(p.url)) && p.at >= saving.from && p.at <= saving.to);
 
 const preserveHostCases = [
   { preserveHost: false, label: 'host-not-preserved', title: 'a portal that does NOT preserve Host (Origin = portal, Host = HOST:PORT)' },
@@ -226,6 +238,7 @@ for (const mode of preserveHostCases) {
     const saved = lab.locator('.lm-DockPanel-tabBar .lm-TabBar-tab.jp-mod-current:not(.jp-mod-dirty)');
     const dialog = lab.getByRole('dialog');
     const wanted = `browser-check-${mode.label}.ipynb`;
+    const saving = { from: Date.now(), to: Infinity };
     await step('saving the notebook (Ctrl+S)', lab, async () => {
       await lab.keyboard.press('ControlOrMeta+s');
       // JupyterLab 4 asks for a name on the first save of an Untitled notebook (a setting; older ones do not).
@@ -237,7 +250,17 @@ for (const mode of preserveHostCases) {
         await currentTab.filter({ hasText: wanted }).waitFor({ state: 'visible', timeout: 30_000 });
       }
       await saved.waitFor({ state: 'visible', timeout: 30_000 });
+      // The file browser settles on the saved name. A listing that lost the race with the rename (see
+      // expectedProblem) has shown its "Directory not found" dialog by then: dismiss it, as a researcher would.
+      await lab.locator('.jp-DirListing-item').filter({ hasText: asked ? wanted : /\.ipynb/ }).first().waitFor({ state: 'visible', timeout: 30_000 });
+      const lostRace = dialog.filter({ hasText: 'Directory not found' });
+      if (await lostRace.isVisible()) {
+        t.comment('JupyterLab\'s file browser lost the race with the first-save rename ("Directory not found"): dismissed');
+        await lostRace.getByRole('button', { name: 'Dismiss' }).click();
+        await lostRace.waitFor({ state: 'hidden', timeout: 10_000 });
+      }
     });
+    saving.to = Date.now();
     mark('→ saved');
     const notebookName = (await currentTab.locator('.lm-TabBar-tabLabel').innerText()).trim();
     t.match(notebookName, /\.ipynb$/, `the notebook's tab: ${notebookName}`);
@@ -276,16 +299,18 @@ for (const mode of preserveHostCases) {
     mark('→ terminal command ran');
     t.equal((await readFile(termFile, 'utf8')).trim(), 'TERM-OK-42', `the terminal's command wrote ${join(workDir, 'term-check.txt')}`);
     await shot(lab, 'terminal');
+    mark('→ terminal screenshot');
 
     // Reading works for the logged-in tab.
     const contents = await lab.evaluate(async (url) => (await fetch(url)).status, `${labPath}api/contents`);
     t.equal(contents, 200, 'the logged-in tab reads api/contents');
 
-    const labProblems = researcher.diagnostics.problems.filter((p) => p.tab === 1 && !expectedProblem(p));
+    const labProblems = researcher.diagnostics.problems.filter((p) => p.tab === 1 && !expectedProblem(saving)(p));
     const wsErrors = researcher.diagnostics.console.filter((l) => /WebSocket connection .* failed/i.test(l));
     t.same(labProblems.map((p) => `${p.status} ${p.method} ${shortUrl(p.url)}`), [],
-      `no 4xx/5xx or failed requests in JupyterLab's tab\n${researcher.report((p) => p.tab === 1)}`);
-    t.same(wsErrors, [], 'no refused WebSocket (kernel, terminal, events)');
+      'no 4xx/5xx or failed requests in JupyterLab\'s tab (the Origin bug: 404 POST api/contents, 404 PUT lab/api/workspaces/default, kernel WebSocket 403)',
+      { browser: researcher.report((p) => p.tab === 1) });
+    t.same(wsErrors, [], 'no refused WebSocket (kernel, terminal, events)', { browser: researcher.report((p) => p.tab === 1) });
 
     // A wrong password: a fresh researcher (no cookies) clicks Connect on the card with the wrong password.
     const stranger = await newResearcher(browser, { origin: portal.origin, username: portal.user, password: portal.password });
@@ -307,6 +332,7 @@ for (const mode of preserveHostCases) {
     }, `${labPath}api/contents`);
     t.ok(refused.status === 403 || refused.type === 'opaqueredirect', `api/contents is refused from that tab (${refused.type} ${refused.status})`);
     await shot(login, 'wrong-password');
+    mark('→ wrong password refused');
 
     const accessLines = (await portal.accessLog()).split('\n').filter((l) => l.includes(labPath)).length;
     t.ok(accessLines > 0, `the portal proxied the session (${accessLines} access-log lines under ${labPath})`);

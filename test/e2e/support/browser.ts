@@ -29,6 +29,10 @@ export interface Problem {
   status: number | string;
   /** Which tab: the order in which the context opened it (0 = the first). */
   tab: number;
+  /** The start of the response's body (Jupyter's JSON error says why), filled in once it has arrived. */
+  body?: string;
+  /** When it was seen (Date.now()). */
+  at: number;
 }
 
 export interface Diagnostics {
@@ -56,7 +60,7 @@ export const shortUrl = (url: string) => {
   }
 };
 
-export const describeProblem = (p: Problem) => `tab ${p.tab}: ${p.status} ${p.kind === 'websocket' ? 'WS' : p.method} ${shortUrl(p.url)}${p.kind === 'response' ? '' : ` (${p.kind})`}`;
+export const describeProblem = (p: Problem) => `tab ${p.tab}: ${p.status} ${p.kind === 'websocket' ? 'WS' : p.method} ${shortUrl(p.url)}${p.kind === 'response' ? '' : ` (${p.kind})`}${p.body ? ` — ${p.body}` : ''}`;
 
 /**
  * A fresh browser context as one researcher: no cookies, Basic auth for `credentials.origin` only, a
@@ -83,7 +87,7 @@ export async function newResearcher(browser: Browser, credentials: { origin: str
       diagnostics.websockets.set(ws.url(), 'open');
       ws.on('socketerror', (error) => {
         diagnostics.websockets.set(ws.url(), `error: ${error}`);
-        diagnostics.problems.push({ kind: 'websocket', method: 'GET', url: ws.url(), status: String(error), tab });
+        diagnostics.problems.push({ kind: 'websocket', method: 'GET', url: ws.url(), status: String(error), tab, at: Date.now() });
       });
       ws.on('close', () => {
         if (diagnostics.websockets.get(ws.url()) === 'open') diagnostics.websockets.set(ws.url(), 'closed');
@@ -96,13 +100,15 @@ export async function newResearcher(browser: Browser, credentials: { origin: str
   context.on('response', (response) => {
     if (response.status() < 400) return;
     const request = response.request();
-    diagnostics.problems.push({ kind: 'response', method: request.method(), url: response.url(), status: response.status(), tab: tabOf(pageOf(request)) });
+    const problem: Problem = { kind: 'response', method: request.method(), url: response.url(), status: response.status(), tab: tabOf(pageOf(request)), at: Date.now() };
+    diagnostics.problems.push(problem);
+    response.text().then((body) => { problem.body = body.replace(/\s+/g, ' ').trim().slice(0, 200); }, () => undefined);
   });
   context.on('requestfailed', (request) => {
     const failure = request.failure()?.errorText ?? 'failed';
     // A navigation replaced by the next one, or a long poll cut by closing the tab: not a fault of the server.
     if (failure === 'net::ERR_ABORTED') return;
-    diagnostics.problems.push({ kind: 'requestfailed', method: request.method(), url: request.url(), status: failure, tab: tabOf(pageOf(request)) });
+    diagnostics.problems.push({ kind: 'requestfailed', method: request.method(), url: request.url(), status: failure, tab: tabOf(pageOf(request)), at: Date.now() });
   });
 
   return {
