@@ -3,7 +3,10 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { relative } from 'node:path';
-import { buildApp, checkPresets, generator } from './build.js';
+import { execa } from 'execa';
+import { buildApp, checkPresets, generator, planFromPresets } from './build.js';
+import { renderApp } from './render/render.js';
+import { batchScript, pullProgram, RequestError } from './render/job-scripts.js';
 import { formatProblem, PresetError } from './presets/problems.js';
 
 const bundledPresets = relative(process.cwd(), fileURLToPath(new URL('../form-presets/', import.meta.url))) || '.';
@@ -14,10 +17,18 @@ interface Command {
   usage: string;
   details: string;
   options: NonNullable<ParseArgsConfig['options']>;
-  run(values: Record<string, string | boolean | undefined>): Promise<number>;
+  /** Whether words after `--` are taken (batch-script's command). */
+  positionals?: boolean;
+  run(values: Record<string, string | boolean | undefined>, positionals: string[]): Promise<number>;
 }
 
 const presetsOption = { presets: { type: 'string', default: bundledPresets } } as const;
+
+const wholeNumber = (name: string, value: string | boolean | undefined) => {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^[0-9]{1,7}$/.test(value)) throw new RequestError(`--${name} must be a whole number; you gave "${String(value)}"`);
+  return Number(value);
+};
 
 const commands: Record<string, Command> = {
   build: {
@@ -45,6 +56,64 @@ const commands: Record<string, Command> = {
       console.log(`${presets}: OK — ${valid.partitions.length} partitions (${valid.partitions.map((p) => p.name).join(', ')}), `
         + `${valid.containers.length} containers (${valid.containers.map((c) => c.name).join(', ')})`);
       return 0;
+    },
+  },
+  'batch-script': {
+    summary: 'print an sbatch script that runs a command in the environment of a notebook session',
+    usage: 'ood-jupyter batch-script --partition P --container C [--gpus N] [--mem GB] [--hours H] [--cores N] [--account A] [--workdir DIR] [--presets DIR] -- COMMAND...',
+    details: [
+      '  --partition P  the partition preset (as in the form)',
+      '  --container C  the container preset',
+      '  --gpus N, --mem GB, --hours H, --cores N',
+      '                 the request; each within the partition\'s limits (default: the partition\'s defaults)',
+      '  --account A    the Slurm account',
+      '  --workdir DIR  the working directory (default: where sbatch is run)',
+      `  --presets DIR  preset directory (default: ${bundledPresets})`,
+      '  -- COMMAND...  what the job runs inside the container, e.g. -- python train.py',
+      '',
+      '  The script runs COMMAND with the same image (pulled once), binds, --nv, package directory and',
+      '  PYTHONPATH as the notebook kernel of a session with these values. Submit it: sbatch job.sh',
+    ].join('\n'),
+    options: {
+      ...presetsOption, partition: { type: 'string' }, container: { type: 'string' }, gpus: { type: 'string' }, mem: { type: 'string' },
+      hours: { type: 'string' }, cores: { type: 'string' }, account: { type: 'string' }, workdir: { type: 'string' },
+    },
+    positionals: true,
+    async run(values, command) {
+      if (typeof values.partition !== 'string' || typeof values.container !== 'string') {
+        throw new RequestError('--partition and --container are required');
+      }
+      const plan = await planFromPresets(String(values.presets));
+      const script = batchScript(plan, await renderApp(plan), {
+        partition: values.partition, container: values.container,
+        gpus: wholeNumber('gpus', values.gpus), memoryGb: wholeNumber('mem', values.mem), hours: wholeNumber('hours', values.hours),
+        cores: wholeNumber('cores', values.cores), account: values.account as string | undefined, workingDir: values.workdir as string | undefined,
+        command,
+      });
+      process.stdout.write(script);
+      return 0;
+    },
+  },
+  pull: {
+    summary: 'pull the presets\' docker:// and oras:// images into the image cache, as a session would (run on a login node)',
+    usage: 'ood-jupyter pull [--presets DIR]',
+    details: [
+      `  --presets DIR  preset directory (default: ${bundledPresets})`,
+      '',
+      '  Each image is pulled once, by digest, into site.yml images.cacheDir (else your own',
+      '  ~/.cache/ood-jupyter/images), with the same lock and cache the sessions use: sessions',
+      '  on compute nodes without network then find it there.',
+    ].join('\n'),
+    options: presetsOption,
+    async run({ presets }) {
+      const plan = await planFromPresets(String(presets));
+      const { script, images } = pullProgram(plan, await renderApp(plan));
+      if (images.length === 0) {
+        console.log('ood-jupyter pull: no container preset names a docker:// or oras:// image; nothing to pull.');
+        return 0;
+      }
+      const result = await execa('bash', ['--norc', '--noprofile', '-c', script], { stdio: 'inherit', reject: false });
+      return result.exitCode === 0 ? 0 : 1;
     },
   },
 };
@@ -81,8 +150,9 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({ args: rest, options: { ...command.options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }));
+    ({ values, positionals } = parseArgs({ args: rest, options: { ...command.options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: command.positionals ?? false }));
   } catch (error) {
     console.error(`ood-jupyter ${name}: ${(error as Error).message.split('\n')[0]} (usage: ${command.usage})`);
     return 2;
@@ -92,13 +162,17 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    return await command.run(values as Record<string, string | boolean | undefined>);
+    return await command.run(values as Record<string, string | boolean | undefined>, positionals);
   } catch (error) {
     if (error instanceof PresetError) {
       for (const problem of error.problems) console.error(formatProblem(problem));
       const count = `${error.problems.length} problem${error.problems.length === 1 ? '' : 's'} in the presets`;
       console.error(`ood-jupyter ${name}: ${count}${name === 'build' ? '; nothing was written' : ''}.`);
       return 1;
+    }
+    if (error instanceof RequestError) {
+      console.error(`ood-jupyter ${name}: ${error.message}`);
+      return 2;
     }
     console.error(`ood-jupyter ${name}: ${(error as Error).message}`);
     return 1;

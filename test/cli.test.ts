@@ -83,7 +83,7 @@ t.test('--help for the tool and for each command', async (t) => {
 
 t.test('misuse exits non-zero with one clear line', async (t) => {
   const cases: Array<[string[], RegExp]> = [
-    [['biuld'], /^ood-jupyter: unknown command "biuld" \(commands: build, validate; see ood-jupyter --help\)$/],
+    [['biuld'], /^ood-jupyter: unknown command "biuld" \(commands: build, validate, batch-script, pull; see ood-jupyter --help\)$/],
     [['build', '--ouput', 'x'], /^ood-jupyter build: Unknown option '--ouput'.*\(usage: ood-jupyter build \[--presets DIR\] \[--out DIR\]\)$/],
     [['validate', 'extra'], /^ood-jupyter validate: .*positional.*\(usage: /],
     [['validate', '--presets', '/nonexistent/presets'], /site\.yml:1 cannot be read \(ENOENT\)/],
@@ -95,4 +95,55 @@ t.test('misuse exits non-zero with one clear line', async (t) => {
   }
   const bare = await run([]);
   t.equal(bare.exitCode, 2, 'no command: usage, exit 2');
+});
+
+t.test('batch-script prints a job script for the partition\'s limits, checked like the form', async (t) => {
+  const result = await run(['batch-script', '--partition', 'gpu', '--container', 'pytorch', '--gpus', '2', '--mem', '64', '--hours', '4', '--cores', '8',
+    '--workdir', '/scratch/alice/run 1', '--', 'python', 'train.py', '--lr', "0.1 'x'\n$(touch /tmp/CANARY)"]);
+  t.equal(result.exitCode, 0, result.stderr);
+  const script = result.stdout;
+  const sbatch = script.split('\n').filter((l) => l.startsWith('#SBATCH'));
+  t.same(sbatch, [
+    '#SBATCH --partition=gpu', '#SBATCH --time=4:00:00', '#SBATCH --nodes=1', '#SBATCH --ntasks=1', '#SBATCH --cpus-per-task=8',
+    '#SBATCH --mem=64G', '#SBATCH --gres=gpu:a100:2', '#SBATCH --qos=interactive', '#SBATCH --job-name=pytorch-batch',
+  ], 'the same sbatch options a session with these values gets (reviewed)');
+  t.match(script, /^image=\/project\/containers\/pytorch-2\.5-cuda12\.4-jupyterlab\.sif$/m);
+  t.match(script, /^gpu_count=2$/m);
+  t.match(script, /^working_dir='\/scratch\/alice\/run 1'$/m);
+  t.match(script, /^run_batch_command python train.py --lr '0\.1 '\\''x'\\''\n\$\(touch \/tmp\/CANARY\)'$/m, 'the command, each word quoted once');
+  t.equal(script.split('\n').filter((l) => l.startsWith('#') && l.includes('CANARY')).length, 1, 'a newline in the command cannot end the header comment');
+  const parsed = await execa('bash', ['-n'], { input: script, reject: false });
+  t.equal(parsed.exitCode, 0, `bash -n: ${parsed.stderr}`);
+  const lint = await execa('shellcheck', ['-S', 'error', '-'], { input: script, reject: false });
+  t.equal(lint.exitCode, 0, `shellcheck -S error: ${lint.stdout}`);
+});
+
+t.test('batch-script refuses what the form would refuse, in the form\'s words, and exits 2', async (t) => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--partition', 'gpu', '--container', 'pytorch', '--gpus', '9'], /^ood-jupyter batch-script: GPUs on the GPU \(A100\) partition must be between 1 and 4; you asked for 9\.$/m],
+    [['--partition', 'cpu', '--container', 'datascience', '--gpus', '1'], /The CPU only partition has no GPUs/],
+    [['--partition', 'nope', '--container', 'pytorch'], /Please choose one of the listed partitions \("nope" is not one of them\)/],
+    [['--partition', 'gpu', '--container', 'pytorch', '--mem', 'lots'], /--mem must be a whole number; you gave "lots"/],
+    [['--partition', 'gpu', '--container', 'pytorch'], /give the command to run after "--"/],
+  ];
+  for (const [args, message] of cases) {
+    const result = await run(['batch-script', ...args, ...(args.includes('pytorch') && !args.includes('--mem') && args.length === 4 ? [] : ['--', 'true'])]);
+    t.equal(result.exitCode, 2, args.join(' '));
+    t.match(result.stderr, message);
+    t.equal(result.stdout, '', 'nothing printed to stdout');
+  }
+});
+
+t.test('pull with presets that name no registry image says so', async (t) => {
+  const { dir, cleanup } = await presetCopy([{ file: 'containers/tensorflow.yml', from: 'docker://tensorflow/tensorflow:2.17.0-gpu', to: '/project/containers/tf.sif' }]);
+  t.teardown(cleanup);
+  const result = await run(['pull', '--presets', dir]);
+  t.equal(result.exitCode, 0, result.stderr);
+  t.match(result.stdout, /no container preset names a docker:\/\/ or oras:\/\/ image; nothing to pull/);
+});
+
+t.test('--help lists batch-script and pull', async (t) => {
+  const result = await run(['--help']);
+  t.match(result.stdout, /batch-script +print an sbatch script/);
+  t.match(result.stdout, /pull +pull the presets' docker:\/\/ and oras:\/\/ images/);
 });

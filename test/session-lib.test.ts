@@ -12,7 +12,7 @@ import { bundledPresets } from './support/presets.js';
 const dir = await mkdtemp(join(tmpdir(), 'ood-jupyter-lib-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
 for (const file of await renderFromPresets(bundledPresets)) {
-  if (file.path === 'template/jupyter-session.sh' || file.path === 'template/messages.sh') {
+  if (['template/jupyter-session.sh', 'template/messages.sh', 'template/inspect-python.py'].includes(file.path)) {
     await writeFile(join(dir, file.path.slice('template/'.length)), file.content);
   }
 }
@@ -56,10 +56,10 @@ t.test('wait_for_jupyter', async (t) => {
     t.equal((await readFile(join(run.session, 'calls'), 'utf8')).trim().split('\n').length, 2);
   });
   await t.test('script.sh already said why it failed: no second line', async (t) => {
-    const run = await bash(`${stubs} port_used() { return 1; }; (report_failure "$msg_no_jupyter_lab" /x.sif); sleep 0 & wait; wait_for_jupyter node1 4000 30 999999`);
+    const run = await bash(`${stubs} port_used() { return 1; }; (report_failure "$msg_no_python" /x.sif); sleep 0 & wait; wait_for_jupyter node1 4000 30 999999`);
     t.equal(run.exitCode, 1);
     t.equal(errorLines(run.output).length, 1, run.output);
-    t.match(run.output, /has no JupyterLab and ipykernel/);
+    t.match(run.output, /has no python3 that runs/);
   });
   await t.test('script.sh died without a word: one line saying so', async (t) => {
     const run = await bash(`${stubs} port_used() { return 1; }; wait_for_jupyter node1 4000 30 999999`);
@@ -95,13 +95,119 @@ t.test('run_site_setup and ensure_module_command', async (t) => {
   });
 });
 
-t.test('check_image reads the probe (runtime replaced by a stub function)', async (t) => {
-  const runtime = 'fake_runtime() { printf "%s\\n" "$PROBE"; };';
-  const modern = await bash(`${runtime} check_image fake_runtime /img.sif && echo usable`, { PROBE: 'python=3.12.3\njupyter_server=2.15.0\njupyterlab=4.2.5\nipykernel=6.29.5' });
-  t.match(modern.stdout, /^usable$/m);
-  const old = await bash(`${runtime} check_image fake_runtime /img.sif && echo usable`, { PROBE: 'python=3.11.2\njupyter_server=1.23.3\njupyterlab=3.6.1\nipykernel=6.17.0' });
-  t.same(errorLines(old.output).length, 1);
-  t.match(old.output, /the image \/img\.sif has Jupyter Server 1\.23\.3; this app needs Jupyter Server 2 or later/);
-  const bare = await bash('fake_runtime() { return 127; }; check_image fake_runtime /img.sif && echo usable');
-  t.match(bare.output, /the image \/img\.sif has no JupyterLab and ipykernel/);
+// A STUB runtime: `fake_runtime exec ARGS... IMAGE python3 -c CODE probe` prints $PROBE and counts
+// its calls; `fake_runtime pull DEST URI` counts, waits $PULL_SECONDS and writes DEST.
+const fakeRuntime = [
+  'fake_runtime() {',
+  '  case $1 in',
+  '    exec) echo probe >>"$CALLS"; printf "%s\\n" "$PROBE" ;;',
+  '    pull) echo "pull $4" >>"$CALLS"; sleep "${PULL_SECONDS:-0}"; printf "SIF of %s\\n" "$4" >"$3" ;;',
+  '  esac',
+  '}',
+  'runtime=fake_runtime runtime_args=() gpu_count=0 site_binds=() container_binds=() extra_binds= image_ref=/img.sif',
+].join('\n');
+const modernProbe = 'executable=/usr/bin/python3\npython=3.12.3\njupyter_server=2.15.0\njupyterlab=4.2.5\nipykernel=6.29.5\npip=24.0\nuser_site=lib/python3.12/site-packages';
+const bareProbe = 'executable=/usr/bin/python3\npython=3.13.1\njupyter_server=\njupyterlab=\nipykernel=\npip=25.1\nuser_site=lib/python3.13/site-packages';
+
+t.test('parse_registry_uri reads URIs as docker and oras do', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['docker://python:3.12', 'registry-1.docker.io library/python 3.12'],
+    ['docker://pytorch/pytorch', 'registry-1.docker.io pytorch/pytorch latest'],
+    ['docker://ghcr.io/org/team/img:v1.2', 'ghcr.io org/team/img v1.2'],
+    [`docker://localhost:5000/lab/py@sha256:${'a'.repeat(64)}`, `localhost:5000 lab/py sha256:${'a'.repeat(64)}`],
+    ['oras://registry.example.edu/sifs/torch:2.5', 'registry.example.edu sifs/torch 2.5'],
+    ['docker://nvcr.io/nvidia/pytorch:24.10-py3', 'nvcr.io nvidia/pytorch 24.10-py3'],
+  ];
+  for (const [uri, expected] of cases) {
+    const run = await bash(`parse_registry_uri ${JSON.stringify(uri)}; echo "$registry_host $registry_repo $registry_ref"`);
+    t.equal(run.stdout, expected, uri);
+  }
+});
+
+t.test('choose_jupyter: the image, else the site overlay, else one line and a definition file', async (t) => {
+  const own = await bash(`${fakeRuntime}; image_id=a; resolve_image() { :; }; choose_jupyter img && echo "overlay=[$jupyter_overlay]"`, { PROBE: modernProbe, CALLS: '/dev/null', HOME: dir });
+  t.match(own.stdout, /^overlay=\[\]$/m, 'an image with JupyterLab uses its own');
+
+  const overlays = join(dir, 'overlays');
+  await mkdir(join(overlays, 'python3.13/site-packages'), { recursive: true });
+  // The stub answers the overlay probe (PYTHONPATH set) with JupyterLab present.
+  const withOverlay = await bash(`${fakeRuntime.replace('printf "%s\\n" "$PROBE"', 'if [[ -n ${PYTHONPATH:-} ]]; then printf "%s\\n" "$LAB"; else printf "%s\\n" "$PROBE"; fi')}; image_id=b overlays_dir=${overlays} user_install=0
+    choose_jupyter img && echo "overlay=[$jupyter_overlay] args=[\${runtime_args[*]}]"`, { PROBE: bareProbe, LAB: modernProbe, CALLS: '/dev/null', HOME: join(dir, 'home-overlay') });
+  t.match(withOverlay.stdout, new RegExp(`^ood-jupyter: the image lacks JupyterLab and ipykernel; using the site's JupyterLab for Python 3\\.13 \\(${overlays}/python3\\.13\\)\\.$`, 'm'));
+  t.match(withOverlay.stdout, new RegExp(`^overlay=\\[${overlays}/python3\\.13\\] args=\\[--bind ${overlays}/python3\\.13:${overlays}/python3\\.13:ro\\]$`, 'm'), 'bound read-only');
+
+  const none = await bash(`${fakeRuntime}; image_id=c image_path=/img.sif overlays_dir= user_install=0; choose_jupyter img; echo unreachable`, { PROBE: bareProbe, CALLS: '/dev/null', HOME: join(dir, 'home-none') });
+  t.not(none.exitCode, 0);
+  t.same(errorLines(none.output).length, 1, none.output);
+  t.match(none.output, /^ood-jupyter: ERROR: the image \/img\.sif lacks JupyterLab and ipykernel for its Python 3\.13, and this site has no JupyterLab for that Python\. A definition file/m);
+  t.equal(await readFile(join(none.session, 'jupyterlab-image.def'), 'utf8'), [
+    '# Written by ood-jupyter: the image /img.sif',
+    '# with JupyterLab and ipykernel added. Build it where there is network, then launch the new image:',
+    `#   apptainer build jupyterlab.sif ${join(none.session, 'jupyterlab-image.def')}`,
+    'Bootstrap: localimage', 'From: /img.sif', '', '%post', '    python3 -m pip install --no-cache-dir jupyterlab ipykernel', '',
+  ].join('\n'), 'the definition file (reviewed text)');
+  t.notMatch(none.stdout, /unreachable/);
+});
+
+t.test('probe_python is cached by image identity', async (t) => {
+  const calls = join(dir, 'probe-calls');
+  const home = join(dir, 'home-probe');
+  const twice = `${fakeRuntime}; image_id=file:/img.sif:1; probe_python; probe_python; echo "python=$py_version lab=$py_lab"`;
+  const run = await bash(twice, { PROBE: modernProbe, CALLS: calls, HOME: home });
+  t.match(run.stdout, /^python=3\.12\.3 lab=4\.2\.5$/m);
+  t.equal((await readFile(calls, 'utf8')).trim().split('\n').length, 1, 'the container ran once for two probes');
+  await bash(`${fakeRuntime}; image_id=file:/img.sif:2; probe_python`, { PROBE: modernProbe, CALLS: calls, HOME: home });
+  t.equal((await readFile(calls, 'utf8')).trim().split('\n').length, 2, 'a changed image (new identity) is probed again');
+  const failed = await bash(`${fakeRuntime}; image_id=file:/other.sif:1; probe_python; probe_python; echo "python=[$py_version]"`, { PROBE: '', CALLS: calls, HOME: home });
+  t.match(failed.stdout, /^python=\[\]$/m);
+  t.equal((await readFile(calls, 'utf8')).trim().split('\n').length, 4, 'a probe that got no answer is not remembered');
+});
+
+t.test('pull_image: one pull for sessions that start together; a killed pull is never used', async (t) => {
+  const cache = join(dir, 'pull-cache');
+  const calls = join(dir, 'pull-calls');
+  const digest = `sha256:${'b'.repeat(64)}`;
+  const pull = `${fakeRuntime}; pull_image ${cache} docker://localhost:5000/lab/py:latest ${digest}; echo "image=$image_path"`;
+  const together = await Promise.all([0, 1, 2].map(() => bash(pull, { CALLS: calls, PULL_SECONDS: '1' })));
+  t.same(together.map((r) => r.exitCode), [0, 0, 0], together.map((r) => r.output).join('\n'));
+  t.equal((await readFile(calls, 'utf8')).trim(), `pull docker://localhost:5000/lab/py@${digest}`, 'pulled once, pinned to the digest');
+  t.ok(together.every((r) => r.stdout.includes(`image=${cache}/${'b'.repeat(64)}.sif`)), 'all three use the one file');
+  t.equal(together.filter((r) => /another session is pulling/.test(r.stdout)).length, 2, 'the other two say they wait');
+
+  // A pull killed halfway: its temporary file stays, but no image under the digest appears.
+  const killedDigest = `sha256:${'c'.repeat(64)}`;
+  const slow = execa('bash', ['--norc', '--noprofile', '-c', `source ${dir}/messages.sh; source ${dir}/jupyter-session.sh; ${fakeRuntime}; pull_image ${cache} docker://localhost:5000/lab/py:v2 ${killedDigest}`],
+    { env: { PATH: '/usr/bin:/bin', CALLS: calls, PULL_SECONDS: '30' }, extendEnv: false, reject: false, detached: true });
+  for (let i = 0; i < 100 && !(await readFile(calls, 'utf8')).includes('v2'.replace('v2', 'c'.repeat(8))); i++) await new Promise((r) => setTimeout(r, 50));
+  process.kill(-slow.pid!, 'SIGKILL');
+  await slow;
+  await writeFile(join(cache, `.pull-${'c'.repeat(64)}.12345.sif`), 'half an image');
+  const after = await bash(`${fakeRuntime}; pull_image ${cache} docker://localhost:5000/lab/py:v2 ${killedDigest}; ls -a ${cache}`, { CALLS: calls });
+  t.equal(after.exitCode, 0, after.output);
+  t.match(after.stdout, /^ood-jupyter: pulling docker:\/\/localhost:5000\/lab\/py:v2 into /m, 'the next session pulls again');
+  t.notMatch(after.stdout, /\.pull-c/, 'and removes what the killed pull left');
+  t.equal(await readFile(join(cache, `${'c'.repeat(64)}.sif`), 'utf8'), `SIF of docker://localhost:5000/lab/py@${killedDigest}\n`, 'the image is the complete pull');
+});
+
+t.test('write_kernels: the image kernel, the environments that run, one line for each that does not', async (t) => {
+  const home = join(dir, 'home-kernels');
+  await mkdir(join(home, 'venvs/ok/bin'), { recursive: true });
+  await writeFile(join(home, 'venvs/ok/bin/python'), '');
+  const environments = [
+    `env\t${home}/venvs/ok\tvenv\t${home}/venvs/ok/bin/python\t3.12`,
+    `skip\t${home}/venvs/old\tvenv\tits Python (/usr/bin/python3.9) does not run in this container`,
+    `carried\t${home}/venvs/ok\tvenv\tir\t${home}/venvs/ok/share/jupyter/kernels/ir\t{"argv":["R"],"display_name":"R (venv: ok)","language":"R"}`,
+  ].join('\n');
+  const fake = fakeRuntime.replace('printf "%s\\n" "$PROBE"', 'for a in "$@"; do [[ $a == environments ]] && { printf "%s\\n" "$ENVS"; return; }; done; printf "%s\\n" "$PROBE"');
+  const run = await bash(`${fake}; image_id=k hide_host_user_site=1 jupyter_overlay= container_env=() env_search_dirs=(); probe_python; prepare_package_dir img
+    write_kernels "$PWD/kernels" 'Python 3 (Image "x")'; printf '%s\\n' "\${kernel_names[@]}"`, { PROBE: modernProbe, ENVS: environments, CALLS: '/dev/null', HOME: home });
+  t.equal(run.exitCode, 0, run.output);
+  t.match(run.stdout, new RegExp(`^ood-jupyter: no kernel for the environment ${home}/venvs/old: its Python \\(/usr/bin/python3\\.9\\) does not run in this container\\.$`, 'm'));
+  const kernels = join(run.session, 'kernels');
+  const image = JSON.parse(await readFile(join(kernels, 'python3/kernel.json'), 'utf8'));
+  t.same(image, {
+    argv: ['/usr/bin/python3', '-m', 'ipykernel_launcher', '-f', '{connection_file}'], display_name: 'Python 3 (Image "x")', language: 'python',
+    env: { PYTHONPATH: `${home}/.local/share/ood-jupyter/packages/img-py3.12/lib/python3.12/site-packages` }, metadata: { debugger: true },
+  }, 'the image kernel: its Python, the package directory on PYTHONPATH, a quoted label');
+  t.same(run.stdout.split('\n').filter((l) => !l.startsWith('ood-jupyter')), ['Python 3 (Image "x")', 'Python 3.12 (venv: ok)', 'ir (venv: ok)']);
 });

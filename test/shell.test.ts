@@ -109,6 +109,8 @@ t.test('a whole job under the OOD wrapper, runtime replaced by the recording stu
     { file: 'containers/datascience.yml', from: '/project/containers/datascience-2025.10.sif', to: join(images, 'datascience.sif') },
     { file: 'site.yml', from: '  - /scratch\n  - /project\n', to: `  - ${scratch}\n  - /nonexistent/project\n` },
     { file: 'site.yml', from: '    - module load apptainer', to: '    - export SITE_SETUP_RAN=yes' },
+    // No per-user installs here: an image without JupyterLab ends the job (the e2e suite covers the install).
+    { file: 'site.yml', from: '  userInstall: true\n', to: '  userInstall: false\n' },
   ]);
   t.teardown(async () => { await app.cleanup(); await (await import('node:fs/promises')).rm(scratchParent, { recursive: true, force: true }); });
   const home = join(app.workDir, 'home');
@@ -124,7 +126,7 @@ t.test('a whole job under the OOD wrapper, runtime replaced by the recording stu
     t.equal(run.exitCode, 0, run.output);
     const runtimeArgs = ['apptainer', 'exec', '--nv', '--bind', scratch, '--bind', `${scratch}:/data:ro`, '--bind', '/tmp', join(images, 'pytorch.sif')];
     t.equal(run.runs.length, 2, 'the image is probed, then JupyterLab runs');
-    t.same(run.runs[0]!.slice(0, -1), [...runtimeArgs, 'python3', '-s', '-c'], 'the probe runs in the same container set-up, without ~/.local');
+    t.same([...run.runs[0]!.slice(0, -2), run.runs[0]!.at(-1)], [...runtimeArgs, 'python3', '-c', 'probe'], 'the probe runs in the same container set-up');
     t.same(run.runs[1], [...runtimeArgs, 'python3', '-s', '-m', 'jupyterlab', `--config=${config(run)}`],
       'exact runtime argv: --nv, site bind that exists, extra binds, no bind for the working dir inside home, no ~/.local');
     t.notOk(existsSync(canary), 'the hostile directory name ran nothing');
@@ -157,8 +159,13 @@ t.test('a whole job under the OOD wrapper, runtime replaced by the recording stu
     t.notOk(run.runs.flat().some((arg) => arg.includes(password)), 'the password is on no command line');
     t.notMatch(run.output, password, 'nor in output.log');
     const kernel = JSON.parse(await readFile(join(run.stagedRoot, 'jupyter/data/kernels/python3/kernel.json'), 'utf8'));
-    t.same(kernel.argv, ['python3', '-m', 'ipykernel_launcher', '-f', '{connection_file}']);
+    t.same(kernel.argv, ['/usr/bin/python3', '-m', 'ipykernel_launcher', '-f', '{connection_file}'], 'the kernel is the image\'s Python, as probed');
     t.equal(kernel.display_name, 'Python 3 (PyTorch 2.5 (CUDA 12.4))');
+    t.same(kernel.env, { PYTHONPATH: join(home, '.local/share/ood-jupyter/packages/pytorch-py3.12/lib/python3.12/site-packages') }, 'with the package directory of this image on PYTHONPATH');
+
+    const again = await runJob(app, { slurm_partition: 'gpu', num_gpus: '2', container: 'pytorch', working_dir: workDir }, { home });
+    t.equal(again.exitCode, 0, again.output);
+    t.equal(again.runs.length, 1, 'a second session of the same image probes nothing: only JupyterLab runs');
   });
 
   await t.test('cpu partition: no --nv; a working directory outside home is bound', async (t) => {
@@ -171,23 +178,29 @@ t.test('a whole job under the OOD wrapper, runtime replaced by the recording stu
     t.notOk(existsSync(canary));
   });
 
-  await t.test('every image is probed first, in the container set-up JupyterLab gets', async (t) => {
-    const run = await runJob(app, { slurm_partition: 'gpu', num_gpus: '1', container: 'tensorflow' }, { home });
-    t.equal(run.exitCode, 0, run.output);
-    t.same(run.runs.map((argv) => argv.slice(0, 5)), [
-      ['apptainer', 'exec', '--nv', '--bind', scratch],
-      ['apptainer', 'exec', '--nv', '--bind', scratch],
-    ]);
-    t.same(run.runs[0]!.slice(5, -1), ['docker://tensorflow/tensorflow:2.17.0-gpu', 'python3', '-s', '-c']);
+  await t.test('a docker:// image on a node that cannot reach its registry: one line, and nothing run', async (t) => {
+    // A STUB curl that fails as curl does when the registry's name does not resolve (exit 6), so the
+    // case holds on a machine with network too. The real registry is in test/e2e/images.test.ts.
+    const offline = join(app.workDir, 'offline-bin');
+    await mkdir(offline, { recursive: true });
+    await writeFile(join(offline, 'curl'), '#!/bin/sh\necho "curl: (6) Could not resolve host (stub: no network)" >&2\nexit 6\n');
+    await chmod(join(offline, 'curl'), 0o755);
+    const run = await runJob(app, { slurm_partition: 'gpu', num_gpus: '1', container: 'tensorflow' }, { home, env: { PATH: `${offline}:${join(app.workDir, 'bin')}:/usr/local/bin:/usr/bin:/bin` } });
+    t.not(run.exitCode, 0);
+    t.match(run.output, /^ood-jupyter: ERROR: cannot reach the registry registry-1\.docker\.io from \S+ to fetch docker:\/\/tensorflow\/tensorflow:2\.17\.0-gpu \(compute nodes may have no network\)\./m);
+    t.equal(run.output.match(/ERROR/g)?.length, 1, `one line:\n${run.output}`);
+    t.same(run.runs, [], 'the runtime never ran: no pull was tried');
   });
 
   await t.test('an image the job cannot use ends it in seconds, with one line (probe answers from the stub)', async (t) => {
     const cases = [
-      { probe: 'python=3.11.2\njupyter_server=1.23.3\njupyterlab=\nipykernel=6.17.0', line: /^ood-jupyter: ERROR: the image \S+pytorch\.sif has Jupyter Server 1\.23\.3; this app needs Jupyter Server 2 or later/m },
-      { probe: 'python=3.13.1\njupyter_server=\njupyterlab=\nipykernel=', line: /^ood-jupyter: ERROR: the image \S+pytorch\.sif has no JupyterLab and ipykernel/m },
-      { probe: '', line: /^ood-jupyter: ERROR: the image \S+pytorch\.sif has no JupyterLab and ipykernel/m },
+      { probe: 'python=3.11.2\njupyter_server=1.23.3\njupyterlab=\nipykernel=6.17.0', line: /^ood-jupyter: ERROR: the image \S+pytorch\.sif lacks Jupyter Server 2 \(it has 1\.23\.3\) and JupyterLab for its Python 3\.11, and this site has no JupyterLab/m },
+      { probe: 'python=3.13.1\njupyter_server=\njupyterlab=\nipykernel=', line: /^ood-jupyter: ERROR: the image \S+pytorch\.sif lacks JupyterLab and ipykernel for its Python 3\.13/m },
+      { probe: '', line: /^ood-jupyter: ERROR: the image \S+pytorch\.sif has no python3 that runs/m },
     ];
     for (const c of cases) {
+      // The stub answers differently for the same image file: forget what earlier cases probed.
+      await (await import('node:fs/promises')).rm(join(home, '.cache/ood-jupyter'), { recursive: true, force: true });
       const run = await runJob(app, { slurm_partition: 'gpu', num_gpus: '1', container: 'pytorch' }, { home, env: { RECORDING_RUNTIME_PROBE: c.probe } });
       t.not(run.exitCode, 0);
       t.match(run.output, c.line);

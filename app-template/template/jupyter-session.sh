@@ -16,7 +16,9 @@ say() {
 
 # Where a script that already said why the session failed leaves a note, so after.sh (which sees
 # script.sh end) adds no second line. Both scripts source this file in the session directory.
-failure_note="$PWD/jupyter/failed"
+failure_note=${failure_note:-"$PWD/jupyter/failed"}
+# The directory of this library (the session directory): inspect-python.py is next to it.
+session_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # fail FORMAT ARGS...: say it, note it, and end the script with status 1.
 fail() {
@@ -70,42 +72,663 @@ choose_port() {
   fi
 }
 
-# probe_image RUNTIME IMAGE RUNTIME_ARG...: what the image's python3 offers, as `name=version`
-# lines (an empty version: not importable). -s leaves ~/.local out, as for JupyterLab itself.
-probe_image() {
-  local runtime=$1 image=$2
-  shift 2
-  "$runtime" exec "$@" "$image" python3 -s -c '
-import importlib, sys
-print("python=%d.%d.%d" % sys.version_info[:3])
-for name in ("jupyter_server", "jupyterlab", "ipykernel"):
-    try:
-        version = getattr(importlib.import_module(name), "__version__", "unknown")
-    except Exception:
-        version = ""
-    print("%s=%s" % (name, version))
-' 2>/dev/null
+# ---------------------------------------------------------------------------------------------
+# The container: its runtime arguments, the image behind the researcher's choice, pulled once.
+# ---------------------------------------------------------------------------------------------
+
+# Where this app keeps what it learns about images and environments, per researcher.
+ood_cache_dir() {
+  printf '%s/ood-jupyter\n' "${XDG_CACHE_HOME:-$HOME/.cache}"
 }
 
-# check_image RUNTIME IMAGE RUNTIME_ARG...: end the job with one line if the image cannot run this
-# session's JupyterLab (no python3, no JupyterLab or ipykernel, or a Jupyter Server older than 2,
-# which lacks the login and identity classes the session's configuration uses).
-check_image() {
-  local image=$2 report name version server='' lab='' kernel=''
-  report=$(probe_image "$@") || report=''
-  while IFS='=' read -r name version; do
-    case $name in
-      jupyter_server) server=$version ;;
-      jupyterlab) lab=$version ;;
-      ipykernel) kernel=$version ;;
+# Where a researcher's own packages and per-image installs live (they outlast every cache).
+ood_data_dir() {
+  printf '%s/ood-jupyter\n' "${XDG_DATA_HOME:-$HOME/.local/share}"
+}
+
+# short_hash TEXT: 16 hex digits naming TEXT in file names.
+short_hash() {
+  local sum
+  sum=$(printf '%s' "$1" | sha256sum)
+  printf '%s\n' "${sum:0:16}"
+}
+
+# slug TEXT: TEXT reduced to letters, digits, ".", "_" and "-", for directory names.
+slug() {
+  local text=${1//[^A-Za-z0-9._-]/-}
+  text=${text#[.-]}
+  printf '%s\n' "${text:0:60}"
+}
+
+# assemble_runtime_args: set the array runtime_args from settings.sh: --nv when GPUs were asked for,
+# the site's and the container's binds (where this node has them), the researcher's extra binds.
+assemble_runtime_args() {
+  local path bind
+  local -a extra_bind_list=()
+  runtime_args=()
+  # --nv brings the node's NVIDIA driver into the container; the GPUs Slurm assigned stay the only
+  # ones visible (CUDA_VISIBLE_DEVICES passes through).
+  if ((gpu_count > 0)); then
+    runtime_args+=(--nv)
+  fi
+  for path in "${site_binds[@]}" "${container_binds[@]}"; do
+    # A bind may name its place in the container (/host:/container[:ro]); the host side must exist.
+    if [[ -e ${path%%:*} ]]; then
+      runtime_args+=(--bind "$path")
+    fi
+  done
+  # The researcher's extra binds: comma-separated, each checked by submit.yml.erb.
+  IFS=',' read -r -a extra_bind_list <<<"$extra_binds"
+  for bind in "${extra_bind_list[@]}"; do
+    bind="${bind#"${bind%%[![:space:]]*}"}"
+    bind="${bind%"${bind##*[![:space:]]}"}"
+    if [[ -n $bind ]]; then
+      runtime_args+=(--bind "$bind")
+    fi
+  done
+}
+
+# resolve_image IMAGE: set image_path (a SIF file to run) and image_id (what identifies its
+# content, for the caches) for a .sif path or a docker:// or oras:// URI, or end the job with one line.
+resolve_image() {
+  local image=$1 facts
+  case $image in
+    docker://* | oras://*)
+      image_from_registry "$image"
+      ;;
+    /*)
+      if [[ ! -r $image || ! -f $image ]]; then
+        fail "$msg_image_missing" "$image" "$(hostname)"
+      fi
+      image_path=$image
+      # A file's identity without reading it: a replaced or rebuilt image gets a new one.
+      facts=$(stat -L -c '%d:%i:%s:%Y' -- "$image")
+      image_id="file:$image:$facts"
+      ;;
+    *)
+      fail "$msg_unknown_container" "$container"
+      ;;
+  esac
+}
+
+# parse_registry_uri URI: set registry_host, registry_repo and registry_ref (a tag or a digest).
+# docker://name means Docker Hub's library/name, as the docker command reads it.
+parse_registry_uri() {
+  local rest=${1#*://} first
+  first=${rest%%/*}
+  if [[ $rest == */* && ($first == *.* || $first == *:* || $first == localhost) ]]; then
+    registry_host=$first
+    rest=${rest#*/}
+  elif [[ $1 == docker://* ]]; then
+    registry_host=registry-1.docker.io
+    [[ $rest == */* ]] || rest=library/$rest
+  else
+    registry_host=$first
+    rest=${rest#*/}
+  fi
+  if [[ $rest == *@* ]]; then
+    registry_repo=${rest%%@*}
+    registry_ref=${rest#*@}
+  elif [[ ${rest##*/} == *:* ]]; then
+    registry_repo=${rest%:*}
+    registry_ref=${rest##*:}
+  else
+    registry_repo=$rest
+    registry_ref=latest
+  fi
+}
+
+# registry_digest URI: print the digest the URI's tag names now (what a pull would fetch). Returns 1
+# if the registry cannot be reached from here, 2 if it answered but gave no digest (with its
+# answer on stdout), 3 if this node has no curl to ask with.
+registry_digest() {
+  local uri=$1 url headers status realm service scope token accept
+  parse_registry_uri "$uri"
+  if [[ $registry_ref == sha256:* ]]; then
+    printf '%s\n' "$registry_ref"
+    return 0
+  fi
+  command -v curl >/dev/null 2>&1 || return 3
+  accept='application/vnd.oci.image.index.v1+json,application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.list.v2+json,application/vnd.docker.distribution.manifest.v2+json'
+  url="https://$registry_host/v2/$registry_repo/manifests/$registry_ref"
+  headers=$(curl -sSI --max-time 20 -H "Accept: $accept" "$url" 2>/dev/null) || return 1
+  status=$(awk 'NR == 1 { print $2 }' <<<"$headers")
+  if [[ $status == 401 ]]; then
+    # Anonymous token for public images (Docker Hub, GHCR, NGC's public images).
+    realm=$(sed -nE 's/^[Ww]{2}[Ww]-[Aa]uthenticate: *Bearer .*realm="([^"]*)".*/\1/p' <<<"$headers" | tr -d '\r')
+    service=$(sed -nE 's/^[Ww]{2}[Ww]-[Aa]uthenticate:.*service="([^"]*)".*/\1/p' <<<"$headers" | tr -d '\r')
+    scope=$(sed -nE 's/^[Ww]{2}[Ww]-[Aa]uthenticate:.*scope="([^"]*)".*/\1/p' <<<"$headers" | tr -d '\r')
+    [[ -n $realm ]] || { printf 'HTTP 401\n'; return 2; }
+    token=$(curl -sS --max-time 20 -G --data-urlencode "service=$service" \
+      --data-urlencode "scope=${scope:-repository:$registry_repo:pull}" "$realm" 2>/dev/null) || return 1
+    token=$(sed -nE 's/.*"(access_token|token)" *: *"([^"]*)".*/\2/p' <<<"$token")
+    [[ -n $token ]] || { printf 'no anonymous access\n'; return 2; }
+    # The token is a header value, read by curl from stdin (-H @-): never on a command line.
+    headers=$(printf 'Authorization: Bearer %s\n' "$token" |
+      curl -sSI --max-time 20 -H "Accept: $accept" -H @- "$url" 2>/dev/null) || return 1
+    status=$(awk 'NR == 1 { print $2 }' <<<"$headers")
+  fi
+  if [[ $status != 200 ]]; then
+    printf 'HTTP %s\n' "${status:-error}"
+    return 2
+  fi
+  sed -nE 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: *(sha256:[0-9a-f]{64}).*/\1/p' <<<"$headers" | head -n1 | grep . ||
+    { printf 'no digest in the answer\n'; return 2; }
+}
+
+# The image caches, the site's first: a site cache (site.yml images.cacheDir) staff pre-pull into
+# with `ood-jupyter pull`, then the researcher's own.
+image_caches() {
+  [[ -n ${image_cache_dir:-} ]] && printf '%s\n' "$image_cache_dir"
+  printf '%s/images\n' "$(ood_cache_dir)"
+}
+
+# image_from_registry URI: the SIF of the URI's current digest, from a cache or pulled into one.
+# The pull is done once however many sessions start together (a lock per digest), into a
+# temporary name renamed when complete (a killed pull leaves nothing a later session would use),
+# and keyed by digest (a tag that has moved is pulled again). No network: the last copy pulled.
+image_from_registry() {
+  local uri=$1 digest rc dir key when
+  key=$(short_hash "$uri")
+  # Parsed here too: registry_digest runs in a subshell, and the messages name the registry.
+  parse_registry_uri "$uri"
+  digest=$(registry_digest "$uri")
+  rc=$?
+  if ((rc != 0)); then
+    # The last digest this URI was pulled as, in any cache.
+    while IFS= read -r dir; do
+      if [[ -r $dir/tags/$key ]] && read -r digest when <"$dir/tags/$key" && [[ -r $dir/${digest#sha256:}.sif ]]; then
+        say "$msg_registry_unchecked" "$registry_host" "$uri" "$when"
+        image_path=$dir/${digest#sha256:}.sif
+        image_id=$digest
+        return 0
+      fi
+    done < <(image_caches)
+    case $rc in
+      1 | 3) fail "$msg_registry_unreachable" "$registry_host" "$(hostname)" "$uri" ;;
+      *) fail "$msg_registry_refused" "$uri" "$digest" ;;
     esac
-  done <<<"$report"
-  if [[ -n $server && ${server%%.*} =~ ^[01]$ ]]; then
-    fail "$msg_old_jupyter_server" "$image" "$server"
   fi
-  if [[ -z $lab || -z $kernel || -z $server ]]; then
-    fail "$msg_no_jupyter_lab" "$image"
+  image_id=$digest
+  while IFS= read -r dir; do
+    if [[ -r $dir/${digest#sha256:}.sif ]]; then
+      image_path=$dir/${digest#sha256:}.sif
+      remember_tag "$dir" "$key" "$digest"
+      return 0
+    fi
+  done < <(image_caches)
+  # Pull into the site cache if this researcher may write there, else into their own.
+  dir=$(ood_cache_dir)/images
+  if [[ -n ${image_cache_dir:-} && -d $image_cache_dir && -w $image_cache_dir ]]; then
+    dir=$image_cache_dir
   fi
+  pull_image "$dir" "$uri" "$digest"
+  remember_tag "$dir" "$key" "$digest"
+}
+
+# remember_tag DIR KEY DIGEST: note which digest a URI was last pulled as (used when offline).
+remember_tag() {
+  mkdir -p "$1/tags" 2>/dev/null || return 0
+  printf '%s %s\n' "$3" "$(date +%Y-%m-%d)" >"$1/tags/$2.$$" 2>/dev/null && mv -f "$1/tags/$2.$$" "$1/tags/$2"
+}
+
+# pull_image DIR URI DIGEST: pull URI, pinned to DIGEST, to DIR/<digest>.sif; set image_path.
+pull_image() {
+  local dir=$1 uri=$2 digest=$3 hex=${3#sha256:} pinned tmp log lock_fd start
+  parse_registry_uri "$uri"
+  pinned="${uri%%://*}://$registry_host/$registry_repo@$digest"
+  [[ $uri == docker://* && $registry_host == registry-1.docker.io ]] && pinned="docker://$registry_repo@$digest"
+  # A shared cache's lock directory and files are everyone's (sticky, like /tmp); a lock held on
+  # a read-only descriptor works for any researcher who can read the file.
+  if [[ ! -d $dir/.locks ]]; then
+    mkdir -p "$dir/.locks" || fail "$msg_cache_unwritable" "$dir"
+    chmod 1777 "$dir/.locks" 2>/dev/null
+  fi
+  if [[ ! -e $dir/.locks/$hex ]]; then
+    : >>"$dir/.locks/$hex" && chmod 0666 "$dir/.locks/$hex"
+  fi 2>/dev/null
+  exec {lock_fd}<"$dir/.locks/$hex" || fail "$msg_cache_unwritable" "$dir/.locks/$hex"
+  if ! flock -n "$lock_fd"; then
+    say "$msg_pull_waiting" "$uri"
+    flock "$lock_fd"
+  fi
+  if [[ ! -r $dir/$hex.sif ]]; then
+    # Holding the lock, any temporary file of this digest is a pull that was killed.
+    rm -f "$dir/.pull-$hex".*
+    tmp="$dir/.pull-$hex.$$.sif"
+    log="$dir/.pull-$hex.$$.log"
+    say "$msg_pulling" "$uri" "$dir"
+    start=$SECONDS
+    if ! "$runtime" pull --disable-cache "$tmp" "$pinned" >"$log" 2>&1; then
+      local why
+      why=$(grep -E 'FATAL|ERROR' "$log" | tail -n1)
+      rm -f "$tmp" "$log"
+      exec {lock_fd}>&-
+      fail "$msg_pull_failed" "$uri" "${why:-the runtime gave no reason}"
+    fi
+    chmod 0644 "$tmp"
+    mv -f "$tmp" "$dir/$hex.sif"
+    rm -f "$log"
+    say "$msg_pulled" "$uri" "$((SECONDS - start))"
+  fi
+  exec {lock_fd}>&-
+  image_path=$dir/$hex.sif
+}
+
+# ---------------------------------------------------------------------------------------------
+# The image's Python: what it offers, and where JupyterLab comes from if it lacks it.
+# ---------------------------------------------------------------------------------------------
+
+# with_environment VAR=VALUE... -- COMMAND...: run COMMAND (a program or the runtime's shell
+# function) with these variables exported, and without the host's PYTHONPATH and PYTHONHOME (a
+# loaded Python module's), which would reach the container's Python.
+with_environment() {
+  (
+    unset PYTHONPATH PYTHONHOME
+    while [[ $1 != -- ]]; do
+      export "${1?}"
+      shift
+    done
+    shift
+    "$@"
+  )
+}
+
+# in_image [VAR=VALUE...] -- ARG...: run ARG... in the session's container, its Python isolated
+# from the host's PYTHONPATH and ~/.local, with the given environment.
+in_image() {
+  local -a vars=()
+  while [[ $1 != -- ]]; do
+    vars+=("$1")
+    shift
+  done
+  shift
+  with_environment "${vars[@]}" PYTHONNOUSERSITE=1 -- "$runtime" exec "${runtime_args[@]}" "$image_path" "$@"
+}
+
+# inspect_python MODE ARG...: the image's python3 runs inspect-python.py (with the overlay
+# inspect_overlay, if set: its packages and their shared libraries).
+inspect_python() {
+  local -a vars=()
+  if [[ -n ${inspect_overlay:-} ]]; then
+    vars=("PYTHONPATH=$inspect_overlay/site-packages" "$(runtime_env_prefix)LD_LIBRARY_PATH=$inspect_overlay/lib")
+  fi
+  in_image "${vars[@]}" -- python3 -c "${inspect_python_code:-$(cat "$session_lib_dir/inspect-python.py")}" "$@"
+}
+
+# read_probe TEXT: set py_* from inspect-python.py's name=value lines (empty: not there).
+read_probe() {
+  local name value
+  py_executable='' py_version='' py_server='' py_lab='' py_kernel='' py_pip='' py_user_site=''
+  while IFS='=' read -r name value; do
+    case $name in
+      executable) py_executable=$value ;;
+      python) py_version=$value ;;
+      jupyter_server) py_server=$value ;;
+      jupyterlab) py_lab=$value ;;
+      ipykernel) py_kernel=$value ;;
+      pip) py_pip=$value ;;
+      user_site) py_user_site=$value ;;
+    esac
+  done <<<"$1"
+  py_minor=${py_version%.*}
+}
+
+# probe_python [OVERLAY]: what the image's python3 offers (with OVERLAY on PYTHONPATH), set as
+# py_*. Cached by image identity: a warm start probes nothing.
+probe_python() {
+  local overlay=${1:-} cache key report
+  cache="$(ood_cache_dir)/probes"
+  key=$(short_hash "probe-v2|$runtime|$image_id|$overlay|$(overlay_stamp "$overlay")")
+  if [[ -r $cache/$key ]]; then
+    report=$(<"$cache/$key")
+  else
+    local start=$SECONDS
+    report=$(inspect_overlay=$overlay inspect_python probe 2>/dev/null) || report=''
+    say "$msg_probed" "$image_ref${overlay:+ with $overlay}" "$((SECONDS - start))"
+    # Only an answer is kept: a failed probe (no python3, a runtime error) is asked again next time.
+    if [[ $report == *python=* ]] && mkdir -p "$cache" 2>/dev/null; then
+      printf '%s\n' "$report" >"$cache/$key.$$" && mv -f "$cache/$key.$$" "$cache/$key"
+    fi
+  fi
+  read_probe "$report"
+}
+
+# overlay_stamp DIR: changes when the overlay is rebuilt, so what was probed with it is asked again.
+overlay_stamp() {
+  [[ -n $1 ]] && stat -c '%Y' -- "$1/site-packages" 2>/dev/null
+}
+
+# jupyter_usable: whether the probed Python can run this session (Jupyter Server 2+, JupyterLab, ipykernel).
+jupyter_usable() {
+  [[ -n $py_lab && -n $py_kernel && -n $py_server && ! ${py_server%%.*} =~ ^[01]$ ]]
+}
+
+# missing_parts: what the probed Python lacks, in words.
+missing_parts() {
+  local -a parts=()
+  [[ -n $py_server && ${py_server%%.*} =~ ^[01]$ ]] && parts+=("Jupyter Server 2 (it has $py_server)")
+  [[ -z $py_lab ]] && parts+=(JupyterLab)
+  [[ -z $py_kernel ]] && parts+=(ipykernel)
+  local IFS=,
+  printf '%s\n' "${parts[*]}" | sed 's/,/, /g; s/\(.*\), /\1 and /'
+}
+
+# choose_jupyter IMAGE_SLUG: where this session's JupyterLab and ipykernel come from, in order:
+#   1. the image itself;
+#   2. the site's overlay for the image's Python version (site.yml python.overlays);
+#   3. a per-user install into a directory for this image (site.yml python.userInstall);
+# else end the job with one line, leaving a definition file for an image that has them.
+# Sets jupyter_overlay (a directory laid out as an overlay, or empty for the image's own).
+choose_jupyter() {
+  local image_slug=$1 lacking overlay minor
+  jupyter_overlay=''
+  probe_python
+  if [[ -z $py_version ]]; then
+    fail "$msg_no_python" "$image_ref"
+  fi
+  jupyter_usable && return 0
+  lacking=$(missing_parts)
+  minor=$py_minor
+  overlay=${overlays_dir:+$overlays_dir/python$minor}
+  if [[ -n $overlay && -d $overlay/site-packages ]]; then
+    runtime_args+=(--bind "$overlay:$overlay:ro")
+    probe_python "$overlay"
+    if jupyter_usable; then
+      say "$msg_using_overlay" "$lacking" "$minor" "$overlay"
+      jupyter_overlay=$overlay
+      return 0
+    fi
+    say "$msg_overlay_unusable" "$overlay" "$(missing_parts)"
+    probe_python
+  fi
+  if ((user_install)); then
+    user_install_jupyter "$image_slug" "$lacking"
+    return 0
+  fi
+  write_definition_file
+  fail "$msg_no_jupyter_lab" "$image_ref" "$lacking" "$py_minor" "$definition_file" "$definition_file"
+}
+
+# user_install_jupyter IMAGE_SLUG LACKING: install JupyterLab and ipykernel once into a
+# per-user, per-image directory laid out as an overlay; sets jupyter_overlay.
+user_install_jupyter() {
+  local target log lock_fd why
+  target="$(ood_data_dir)/jupyterlab/$1-py$py_minor"
+  mkdir -p "${target%/*}" || fail "$msg_cache_unwritable" "${target%/*}"
+  exec {lock_fd}>>"$target.lock"
+  flock "$lock_fd"
+  if [[ ! -d $target/site-packages ]]; then
+    if [[ -z $py_pip ]]; then
+      exec {lock_fd}>&-
+      write_definition_file
+      fail "$msg_user_install_no_pip" "$image_ref" "$2" "$definition_file" "$definition_file"
+    fi
+    say "$msg_user_installing" "$2" "$target"
+    rm -rf "$target.partial"
+    log="$target.log"
+    # --target: nothing lands in ~/.local; a short timeout: an offline node says so quickly.
+    if ! in_image PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1 -- \
+      python3 -m pip install --quiet --no-cache-dir --timeout 15 --retries 1 \
+      --target "$target.partial/site-packages" jupyterlab ipykernel >"$log" 2>&1; then
+      rm -rf "$target.partial"
+      exec {lock_fd}>&-
+      write_definition_file
+      if grep -qiE 'NewConnectionError|Name or service not known|Temporary failure in name resolution|Network is unreachable|ConnectTimeout|Could not fetch URL|connection broken|Failed to establish' "$log"; then
+        fail "$msg_user_install_offline" "$image_ref" "$2" "$(hostname)" "$definition_file" "$definition_file"
+      fi
+      why=$(grep -E '^ERROR' "$log" | tail -n1)
+      fail "$msg_user_install_failed" "$image_ref" "${why:-see $log}" "$definition_file"
+    fi
+    # pip --target puts data files (share/jupyter, etc/jupyter) inside the target: lift them up.
+    local part
+    for part in share etc bin; do
+      [[ -d $target.partial/site-packages/$part ]] && mv "$target.partial/site-packages/$part" "$target.partial/$part"
+    done
+    mv "$target.partial" "$target"
+  fi
+  exec {lock_fd}>&-
+  runtime_args+=(--bind "$target")
+  jupyter_overlay=$target
+}
+
+# write_definition_file: an Apptainer definition for this image plus JupyterLab and ipykernel, next
+# to output.log, for the researcher or their support team to build. Sets definition_file.
+write_definition_file() {
+  definition_file="$PWD/jupyterlab-image.def"
+  local install='python3 -m pip install --no-cache-dir jupyterlab ipykernel'
+  [[ -n $py_pip ]] || install="python3 -m ensurepip || { echo 'this image has no pip: install it with the image'\\''s package manager first'; exit 1; }
+    $install"
+  cat >"$definition_file" <<DEF
+# Written by ood-jupyter: the image ${image_ref}
+# with JupyterLab and ipykernel added. Build it where there is network, then launch the new image:
+#   apptainer build jupyterlab.sif ${definition_file}
+Bootstrap: localimage
+From: ${image_path}
+
+%post
+    ${install}
+DEF
+}
+# ---------------------------------------------------------------------------------------------
+# Kernels: the image's Python with the researcher's package directory, and their own environments.
+# ---------------------------------------------------------------------------------------------
+
+# json_string TEXT: TEXT as a JSON string.
+json_string() {
+  local text=$1
+  text=${text//\\/\\\\}
+  text=${text//\"/\\\"}
+  text=${text//$'\t'/\\t}
+  text=${text//$'\n'/\\n}
+  text=${text//$'\r'/\\r}
+  printf '"%s"' "$text"
+}
+
+# prepare_package_dir IMAGE_SLUG: the researcher's package directory for this image and Python,
+# created on first use. `pip install` in the session (a notebook's %pip, a terminal) lands there,
+# never in ~/.local, and every later session of this image sees it. Sets package_dir and package_site.
+prepare_package_dir() {
+  package_dir="$(ood_data_dir)/packages/$1-py$py_minor"
+  package_site="$package_dir/${py_user_site:-lib/python$py_minor/site-packages}"
+  mkdir -p "$package_site" || fail "$msg_cache_unwritable" "$package_dir"
+}
+
+# write_kernel DIR ARGV_JSON DISPLAY_NAME ENV_JSON: one kernelspec.
+write_kernel() {
+  mkdir -p "$1"
+  cat >"$1/kernel.json" <<KERNEL
+{
+  "argv": $2,
+  "display_name": $(json_string "$3"),
+  "language": "python",
+  "env": $4,
+  "metadata": { "debugger": true }
+}
+KERNEL
+}
+
+# environment_dirs: the researcher's conda environments and venvs that could give kernels.
+environment_dirs() {
+  local base env
+  for base in "$HOME/.conda/envs" "$HOME/miniforge3/envs" "$HOME/miniconda3/envs" "$HOME/anaconda3/envs" \
+    "$HOME/micromamba/envs" "$HOME/venvs" "$HOME/.venvs" "${env_search_dirs[@]}"; do
+    [[ $base == \~/* ]] && base=$HOME/${base:2}
+    for env in "$base"/*/; do
+      env=${env%/}
+      [[ -e $env/bin/python3 || -L $env/bin/python3 || -e $env/bin/python || -L $env/bin/python ]] && printf '%s\n' "$env"
+    done
+  done
+}
+
+# discover_environments: which environments can give kernels in this image, as inspect-python.py's
+# lines. Cached by the image and what the environments look like now (their directories' times):
+# a warm start runs nothing in the container.
+discover_environments() {
+  local cache key stamp
+  local -a envs=()
+  mapfile -t envs < <(environment_dirs)
+  ((${#envs[@]})) || return 0
+  stamp=$(stat -c '%n %Y' -- "${envs[@]}" "${envs[@]/%//bin}" "${envs[@]/%//share/jupyter/kernels}" 2>/dev/null
+    for env in "${envs[@]}"; do stat -c '%n %Y' -- "$env"/lib/python*/site-packages 2>/dev/null; done)
+  cache="$(ood_cache_dir)/environments"
+  key=$(short_hash "envs-v1|$runtime|$image_id|$stamp")
+  if [[ ! -r $cache/$key ]]; then
+    # Kept only if the container answered; else asked again next time.
+    if mkdir -p "$cache" && inspect_python environments "${envs[@]}" >"$cache/$key.$$" 2>/dev/null; then
+      mv -f "$cache/$key.$$" "$cache/$key"
+    else
+      rm -f "$cache/$key.$$"
+      return 0
+    fi
+  fi
+  cat "$cache/$key"
+}
+
+# environment_kernel_env KIND ENV: the kernelspec environment of a kernel from the researcher's
+# environment: its own bin first, none of the image kernel's package directory or overlay, and
+# `pip install` into the environment itself.
+environment_kernel_env() {
+  local kind=$1 env=$2 prefix_var=VIRTUAL_ENV
+  [[ $kind == conda ]] && prefix_var=CONDA_PREFIX
+  printf '{ "PYTHONPATH": "", "PIP_USER": "0", "LD_LIBRARY_PATH": "/.singularity.d/libs", "%s": %s, "PATH": %s }' \
+    "$prefix_var" "$(json_string "$env")" "$(json_string "$env/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")"
+}
+
+# write_kernels KERNELS_DIR LABEL: this session's kernels. The image's Python (always), with the
+# package directory (and the overlay) on PYTHONPATH; then each of the researcher's environments
+# that runs here, in the same container with the same GPUs; one line for each that does not.
+write_kernels() {
+  local dir=$1 label=$2 tag env kind field4 field5 field6 target display
+  python_environment
+  write_kernel "$dir/python3" \
+    "[$(json_string "$py_executable"), \"-m\", \"ipykernel_launcher\", \"-f\", \"{connection_file}\"]" \
+    "$label" "{ \"PYTHONPATH\": $(json_string "$kernel_pythonpath") }"
+  kernel_names=("$label")
+  # inspect-python.py's lines: skip ENV KIND REASON | env ENV KIND PYTHON VERSION |
+  # carried ENV KIND KERNEL_NAME SOURCE_DIR SPEC_JSON
+  while IFS=$'\t' read -r tag env kind field4 field5 field6; do
+    case $tag in
+      skip) say "$msg_environment_skipped" "$env" "$field4" ;;
+      env)
+        target="$dir/$(slug "${env##*/}")-$(short_hash "$env" | cut -c1-6)"
+        display="Python $field5 ($kind: ${env##*/})"
+        write_kernel "$target" "[$(json_string "$field4"), \"-m\", \"ipykernel_launcher\", \"-f\", \"{connection_file}\"]" \
+          "$display" "$(environment_kernel_env "$kind" "$env")"
+        kernel_names+=("$display")
+        ;;
+      carried)
+        target="$dir/$(slug "${env##*/}-$field4")-$(short_hash "$env" | cut -c1-6)"
+        mkdir -p "$target"
+        # Its logos and other resources, then its spec (display name with the environment's).
+        cp -R -- "$field5/." "$target/" 2>/dev/null
+        printf '%s\n' "$field6" >"$target/kernel.json"
+        kernel_names+=("$field4 ($kind: ${env##*/})")
+        ;;
+    esac
+  done < <(discover_environments)
+}
+
+# ---------------------------------------------------------------------------------------------
+# The launch: what before.sh decided, handed to script.sh, and the environment JupyterLab gets.
+# ---------------------------------------------------------------------------------------------
+
+# runtime_env_prefix: how the runtime is told to set a variable inside the container.
+runtime_env_prefix() {
+  if [[ $runtime == singularity ]]; then printf 'SINGULARITYENV_\n'; else printf 'APPTAINERENV_\n'; fi
+}
+
+# python_environment: set the array python_env, the variables the image's Python runs with in a
+# session's kernels and in a batch job, and kernel_pythonpath, their PYTHONPATH.
+python_environment() {
+  local prefix pair
+  prefix=$(runtime_env_prefix)
+  kernel_pythonpath=$package_site${jupyter_overlay:+:$jupyter_overlay/site-packages}
+  python_env=()
+  # The host's ~/.local would shadow the image's packages (and pip would install there).
+  if ((hide_host_user_site)); then
+    python_env+=(PYTHONNOUSERSITE=1)
+  else
+    kernel_pythonpath+=":$HOME/.local/lib/python$py_minor/site-packages"
+  fi
+  # `pip install` (a notebook's %pip, a terminal, a batch job) goes to the package directory of this
+  # image, and what it installs there is on PATH.
+  python_env+=("PYTHONUSERBASE=$package_dir" PIP_USER=1 PIP_BREAK_SYSTEM_PACKAGES=1 "${prefix}PREPEND_PATH=$package_dir/bin")
+  # The overlay's shared libraries (for its compiled modules).
+  [[ -n $jupyter_overlay ]] && python_env+=("${prefix}LD_LIBRARY_PATH=$jupyter_overlay/lib")
+  # The container preset's own variables (containers/*.yml env).
+  for pair in "${container_env[@]}"; do
+    python_env+=("$prefix$pair")
+  done
+}
+
+# jupyter_environment SESSION_DIR: set the array jupyter_env, the variables JupyterLab starts with.
+jupyter_environment() {
+  python_environment
+  jupyter_env=(
+    "${python_env[@]}"
+    # The image kernel's and the terminals' PYTHONPATH. The server's own has no package directory:
+    # a broken package installed there cannot stop JupyterLab.
+    "OOD_JUPYTER_KERNEL_PYTHONPATH=$kernel_pythonpath"
+    # This session's kernel list first, a private runtime directory, the session's own configuration
+    # directory instead of ~/.jupyter; the researcher's JupyterLab settings and workspaces where they
+    # always are.
+    "JUPYTER_PATH=$1/jupyter/data${jupyter_overlay:+:$jupyter_overlay/share/jupyter}"
+    "JUPYTER_RUNTIME_DIR=$1/jupyter/runtime"
+    "JUPYTER_CONFIG_DIR=$1/jupyter/config"
+    "JUPYTERLAB_SETTINGS_DIR=$HOME/.jupyter/lab/user-settings"
+    "JUPYTERLAB_WORKSPACES_DIR=$HOME/.jupyter/lab/workspaces"
+  )
+  if [[ -n $jupyter_overlay ]]; then
+    jupyter_env+=(
+      "PYTHONPATH=$jupyter_overlay/site-packages"
+      "JUPYTERLAB_DIR=$jupyter_overlay/share/jupyter/lab"
+      "JUPYTER_CONFIG_PATH=$jupyter_overlay/etc/jupyter"
+    )
+  fi
+}
+
+# run_batch_command COMMAND...: run COMMAND as a batch job in the environment a session of this
+# container gives its notebook kernel: the same image (pulled once), binds, --nv, package directory
+# and PYTHONPATH. `ood-jupyter batch-script` writes a job script that ends with this.
+run_batch_command() {
+  run_site_setup "${site_setup[@]}" "${container_setup[@]}"
+  if ((gpu_count > 0)); then
+    run_site_setup "${container_gpu_setup[@]}"
+  fi
+  if ! command -v "$runtime" >/dev/null 2>&1; then
+    fail "$msg_runtime_missing" "$runtime" "$(hostname)"
+  fi
+  image_ref=$image
+  resolve_image "$image_ref"
+  [[ -n $image_slug ]] || image_slug=own-$(slug "${image_ref##*/}")
+  assemble_runtime_args
+  probe_python
+  [[ -n $py_version ]] || fail "$msg_no_python" "$image_ref"
+  # The site overlay a session of this image uses (its packages are on the kernel's PYTHONPATH).
+  jupyter_overlay=''
+  if ! jupyter_usable && [[ -n $overlays_dir && -d $overlays_dir/python$py_minor/site-packages ]]; then
+    jupyter_overlay=$overlays_dir/python$py_minor
+    runtime_args+=(--bind "$jupyter_overlay:$jupyter_overlay:ro")
+  fi
+  prepare_package_dir "$image_slug"
+  if [[ -n $working_dir ]] && ! cd -- "$working_dir"; then
+    fail "$msg_working_dir_missing" "$working_dir"
+  fi
+  case "$PWD/" in
+    "$HOME"/*) ;;
+    *[,:]*) fail "$msg_working_dir_unbindable" "$PWD" ;;
+    *) runtime_args+=(--bind "$PWD") ;;
+  esac
+  python_environment
+  with_environment "${python_env[@]}" "PYTHONPATH=$kernel_pythonpath" -- \
+    "$runtime" exec "${runtime_args[@]}" "$image_path" "$@"
+}
+
+# save_launch FILE: what before.sh decided, as bash that script.sh sources.
+save_launch() {
+  declare -p image_path image_id runtime_args jupyter_overlay package_dir package_site \
+    py_executable py_minor kernel_names >"$1"
 }
 
 # write_jupyter_config FILE HOST PORT PASSWORD BASE_URL ORIGINS_JSON: this session's Jupyter Server
@@ -157,11 +780,15 @@ c.PasswordIdentityProvider.password_required = True
 c.PasswordIdentityProvider.allow_password_change = False
 c.PasswordIdentityProvider.login_handler_class = ConnectButtonLogin
 
-# Terminals: the researcher's login shell if the image has it (many have no tcsh or zsh), else bash.
+# Terminals: the researcher's login shell if the image has it (many have no tcsh or zsh), else bash,
+# with the image kernel's PYTHONPATH (the package directory), so python3 and pip there see it too.
 shell = os.environ.get("SHELL", "")
 if not (shell and os.access(shell, os.X_OK)):
     shell = shutil.which("bash") or "/bin/sh"
-c.ServerApp.terminado_settings = {"shell_command": [shell]}
+command = [shell]
+if "OOD_JUPYTER_KERNEL_PYTHONPATH" in os.environ and shutil.which("env"):
+    command = [shutil.which("env"), "PYTHONPATH=" + os.environ["OOD_JUPYTER_KERNEL_PYTHONPATH"], shell]
+c.ServerApp.terminado_settings = {"shell_command": command}
 
 # Compute nodes often have no network: no news feed, no update check from jupyter.org.
 c.LabApp.news_url = None

@@ -74,6 +74,28 @@ export const siteSchema = z.object({
     /** Registry URI schemes a researcher may use (`docker://…`, `oras://…`). */
     registries: z.array(z.enum(['docker', 'oras'])).default([]),
   }).strict().default({ allow: false, pathPrefixes: [], registries: [] }),
+  images: z.object({
+    /**
+     * A directory docker:// and oras:// images are pulled into once for everyone (staff fill it
+     * with `ood-jupyter pull`). Without it, or where a researcher cannot write there, each
+     * researcher's own ~/.cache/ood-jupyter/images.
+     */
+    cacheDir: absolutePath.optional(),
+  }).strict().default({}),
+  python: z.object({
+    /**
+     * Site overlays: a directory holding one `python3.X/` directory per Python version, each with
+     * JupyterLab and ipykernel for that Python (site-packages/, share/jupyter/, etc/jupyter/, lib/),
+     * for images that lack them.
+     */
+    overlays: absolutePath.optional(),
+    /** When neither the image nor an overlay has JupyterLab: install it once per researcher and image (needs network on the compute node). */
+    userInstall: z.boolean().default(false),
+    /** Keep the host's ~/.local packages out of the container (PYTHONNOUSERSITE=1). */
+    hideHostUserSite: z.boolean().default(true),
+    /** More directories whose subdirectories are conda environments or venvs to offer as kernels (besides ~/.conda/envs, ~/venvs and the like). `~/` means the researcher's home. */
+    environments: z.array(z.string().regex(/^(~\/|\/)[^\0\n\r]*$/, { error: 'must be an absolute path or start with ~/' })).default([]),
+  }).strict().default({ userInstall: false, hideHostUserSite: true, environments: [] }),
   accounts: z.enum(['auto', 'text', 'none']).default('none'),
   /** How long after.sh waits for JupyterLab to listen before it gives up on the session. */
   startTimeoutSeconds: wholeNumber('startTimeoutSeconds', 30).max(3600, { error: 'must be at most 3600 (an hour)' }).default(600),
@@ -117,8 +139,19 @@ export const containerSchema = z.object({
   label: z.string().min(1).max(80),
   image: imageReference,
   description: z.string().max(1000).default(''),
-  /** Whether the image ships JupyterLab and ipykernel for `python3`. */
+  /** Whether the image ships JupyterLab and ipykernel for `python3` (for staff; the job probes the image). */
   jupyterlab: z.boolean(),
+  /** Variables set inside the container. */
+  env: z.record(
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'must be a variable name (letters, digits, "_")' }),
+    z.string().regex(/^[^\0\n\r]*$/, { error: 'must be one line' }),
+  ).default({}),
+  /** Extra binds for this container: /host/path or /host/path:/container/path[:ro]. */
+  binds: z.array(z.string().regex(/^\/[^\0\n\r,:]*(:\/[^\0\n\r,:]*(:(ro|rw))?)?$/, { error: 'must look like /host/path, /host/path:/container/path or /host/path:/container/path:ro' })).default([]),
+  /** Shell lines run in the job before this container starts, e.g. `module load cuda`. */
+  setup: z.array(z.string().min(1).regex(/^[^\n\r]*$/, { error: 'must be one line' })).default([]),
+  /** Shell lines run only when GPUs were asked for, e.g. `nvidia-modprobe -u -c=0`. */
+  gpuSetup: z.array(z.string().min(1).regex(/^[^\n\r]*$/, { error: 'must be one line' })).default([]),
 }).strict();
 
 export type Site = z.infer<typeof siteSchema>;

@@ -15,19 +15,14 @@ import { renderViews } from '../support/ood.js';
 import { repoRoot } from '../support/presets.js';
 import { artifactsDir, chromiumAvailable, launchBrowser, newResearcher, screenshot, shortUrl, type Problem, type Researcher } from './support/browser.js';
 import { baseUrlOf } from './support/jupyter.js';
-import { nodeStatus, TestNode } from './support/node.js';
+import { NODE_NOT_RUNNING, nodeStatus, requireOrExit, TestNode } from './support/node.js';
 import { apacheAvailable, startPortal, type Portal } from './support/portal.js';
 import { connection, outputLog, stageLaunches, submit, waitFor, type Connection, type Session } from './support/session.js';
 
 const status = await nodeStatus();
-const missing = !status ? 'the test node is not running (bash test/node/build.sh && bash test/node/start.sh)'
+requireOrExit(t, !status ? NODE_NOT_RUNNING
   : !chromiumAvailable() ? 'Chromium is not installed (apt-get install chromium)'
-  : !apacheAvailable() ? 'Apache httpd with mod_lua is not installed (apt-get install apache2 apache2-utils)' : null;
-if (missing) {
-  if (process.env.CI === 'true') t.fail(`${missing}: CI must run the browser suite`);
-  else t.comment(`SKIPPING the browser suite: ${missing}`);
-  process.exit(process.env.CI === 'true' ? 1 : 0);
-}
+  : !apacheAvailable() ? 'Apache httpd with mod_lua is not installed (apt-get install apache2 apache2-utils)' : null, 'the browser suite');
 const node = new TestNode(status!);
 
 const appParent = await mkdtemp(join(tmpdir(), 'ood-jupyter-browser-'));

@@ -9,17 +9,13 @@ import { join } from 'node:path';
 import { buildApp } from '../../src/build.js';
 import { repoRoot } from '../support/presets.js';
 import { rubyDescription } from '../support/ruby.js';
-import { inNode, nodeStatus, TestNode } from './support/node.js';
+import { inNode, NODE_NOT_RUNNING, nodeStatus, requireOrExit, TestNode } from './support/node.js';
 import { connection, outputLog, stageLaunches, submit, waitFor, type Session } from './support/session.js';
 import { baseUrlOf, cookieHeader, logIn, runInKernel, runInTerminal } from './support/jupyter.js';
 
-const status = await nodeStatus();
-if (!status) {
-  const why = 'the test node is not running (bash test/node/build.sh && bash test/node/start.sh)';
-  if (process.env.CI === 'true') t.fail(`${why}: CI must run the end-to-end suite`);
-  else t.comment(`SKIPPING the end-to-end suite: ${why}`);
-  process.exit(process.env.CI === 'true' ? 1 : 0);
-}
+const found = await nodeStatus();
+requireOrExit(t, found ? null : NODE_NOT_RUNNING, 'the end-to-end suite');
+const status = found!;
 const node = new TestNode(status);
 t.comment(`test node: ${status.rootfs}; Ruby for ERB: ${await rubyDescription()}`);
 
@@ -43,7 +39,9 @@ const PROBE = [
   'import json, os',
   'print(json.dumps({"singularity_d": os.path.isdir("/.singularity.d"), "apptainer": os.environ.get("APPTAINER_CONTAINER", ""),',
   '  "job": os.environ.get("SLURM_JOB_ID", ""), "cuda": os.environ.get("CUDA_VISIBLE_DEVICES", ""), "cwd": os.getcwd(),',
-  '  "gpus": sorted(d for d in os.listdir("/dev") if d.startswith("nvidia"))}))',
+  '  "gpus": sorted(d for d in os.listdir("/dev") if d.startswith("nvidia")),',
+  '  "extras": [os.environ.get(k, "") for k in ("OOD_TEST_CONTAINER_VAR", "OOD_TEST_SETUP_RAN", "OOD_TEST_GPU_SETUP_RAN")],',
+  '  "bound": os.path.exists("/mnt/site-images/jupyterlab.sif")}))',
 ].join('\n');
 
 async function running(session: Session) {
@@ -82,6 +80,8 @@ t.test('a GPU session: JupyterLab in Apptainer in the Slurm job, in the chosen d
   t.ok((facts.gpus as string[]).includes('nvidia0'), '--nv: the node\'s GPU devices are visible in the container');
   t.equal(facts.cwd, workDir, 'in the chosen working directory (spaces, quotes and $(…) in its name)');
   t.notOk(existsSync(node.hostPath(canary)), 'the hostile directory name ran nothing');
+  t.same(facts.extras, ['a b,c "d"', 'yes', 'yes'], 'the container preset\'s env, setup and gpuSetup reached the kernel');
+  t.equal(facts.bound, true, 'and its bind /opt/images:/mnt/site-images:ro');
 
   const anonymous = await fetch(`${baseUrlOf(conn)}api/kernels`);
   t.equal(anonymous.status, 403, 'no password: 403');
@@ -115,13 +115,18 @@ t.test('a GPU session: JupyterLab in Apptainer in the Slurm job, in the chosen d
   });
 });
 
-t.test('the python3-only image fails with one clear line in output.log', async (t) => {
+t.test('the python3-only image on a site with no overlay and no per-user installs: one clear line, and a definition file', async (t) => {
   const [staged] = await stageLaunches(node, appDir, [form({ container: 'python3-only', slurm_partition: 'cpu', num_gpus: '0' })]);
   const session = await submit(node, staged!);
   t.teardown(() => node.scancel(session.jobId));
   await waitFor('the job to end', async () => (await node.jobState(session.jobId)) === '', 120_000, 500);
   const log = await outputLog(session);
-  t.match(log, /^ood-jupyter: ERROR: the image \/opt\/images\/python3-only\.sif has no JupyterLab and ipykernel for python3/m, log);
+  const errors = log.split('\n').filter((l) => l.includes('ERROR'));
+  t.same(errors.length, 1, `exactly one error line:\n${log}`);
+  const definition = join(staged!.nodeRoot, 'jupyterlab-image.def');
+  t.equal(errors[0], `ood-jupyter: ERROR: the image /opt/images/python3-only.sif lacks JupyterLab and ipykernel for its Python 3.13, and this site has no JupyterLab for that Python. A definition file for the same image with them is at ${definition}: build it with "apptainer build jupyterlab.sif ${definition}" on a machine with network and launch that image, or ask your support team.`);
+  const def = await readFile(node.hostPath(definition), 'utf8');
+  t.match(def, /^Bootstrap: localimage\nFrom: \/opt\/images\/python3-only\.sif\n\n%post\n    python3 -m pip install --no-cache-dir jupyterlab ipykernel\n/m, `the definition file builds on the image:\n${def}`);
   t.notOk(existsSync(join(session.hostRoot, 'connection.yml')), 'the session never claims to be running');
 });
 
@@ -160,7 +165,7 @@ t.test('an image with Jupyter Server 1.x: one line naming what is needed, in sec
   const log = await outputLog(session);
   const errors = log.split('\n').filter((l) => l.includes('ERROR'));
   t.same(errors.length, 1, `exactly one error line:\n${log}`);
-  t.match(errors[0], /^ood-jupyter: ERROR: the image \/opt\/images\/jupyter-server-1\.sif has Jupyter Server 1\.23\.\d+; this app needs Jupyter Server 2 or later/);
+  t.match(errors[0], /^ood-jupyter: ERROR: the image \/opt\/images\/jupyter-server-1\.sif lacks Jupyter Server 2 \(it has 1\.23\.\d+\) and JupyterLab for its Python 3\.11/);
   t.ok(seconds < 30, `the job ended ${seconds.toFixed(1)} s after sbatch (the start timeout is 120 s)`);
   t.comment(`Jupyter Server 1.x image refused ${seconds.toFixed(1)} s after sbatch`);
   t.notOk(existsSync(join(session.hostRoot, 'connection.yml')), 'the session never claims to be running');

@@ -5,6 +5,7 @@
 #   <cache>/<hash>/images/jupyterlab.sif     Debian trixie minbase + jupyterlab python3-ipykernel
 #   <cache>/<hash>/images/python3-only.sif   Debian trixie minbase + python3
 #   <cache>/<hash>/images/jupyter-server-1.sif  Debian bookworm minbase + Jupyter Server 1.23, ipykernel
+#   <cache>/<hash>/overlays/python3.13/      a site overlay: trixie's JupyterLab for the python3-only image
 #
 # <cache> is $OOD_JUPYTER_NODE_CACHE (default /var/cache/ood-jupyter-node); <hash> covers this
 # script and packages/*.txt, so a changed recipe builds into a new directory. Every piece is
@@ -77,12 +78,47 @@ build_image() {
     "${NODE_ENTER[@]}" "$cache/rootfs" "$work" /mnt/build -- /usr/bin/env APPTAINER_TMPDIR=/mnt/build \
       apptainer --quiet build --force "/mnt/build/$name.sif" "/mnt/build/$name"
     chmod 0644 "$work/$name.sif"
+    # The image's shared libraries by name: build_overlay adds only those an image lacks.
+    find "$work/$name/usr/lib/x86_64-linux-gnu" -maxdepth 1 -printf '%f\n' | sort >"$cache/images/$name.libs"
     mv "$work/$name.sif" "$cache/images/$name.sif"
     rm -rf --one-file-system "${work:?}/$name"
     log "built image $name.sif in $(elapsed "$t") s (SIF $(elapsed "$t2") s, $(du -h "$cache/images/$name.sif" | cut -f1))"
   fi
   # A hard link puts the image at the node's /opt/images without a second copy.
   ln -f "$cache/images/$name.sif" "$cache/rootfs$NODE_IMAGES_DIR/$name.sif"
+}
+
+# build_overlay NAME TARGET_IMAGE: a site overlay (packages/overlay-NAME.txt) laid out as the app
+# expects one: site-packages/ on PYTHONPATH, share/jupyter/ on JUPYTER_PATH, etc/jupyter/ on
+# JUPYTER_CONFIG_PATH, lib/ on LD_LIBRARY_PATH. lib/ holds only the libraries TARGET_IMAGE lacks
+# (same release, so same ABI); a site builds the same with pip install --target from wheels.
+build_overlay() {
+  local cache=$1 mirror=$2 name=$3 target=$4 work=$1/work t root out so
+  root=$work/overlay-root-$name
+  out=$work/overlay-$name
+  if [[ ! -d $cache/overlays/$name ]]; then
+    t=$(now)
+    log "building overlay $name: $(node_image_suite "overlay-$name") minbase + $(node_package_list "overlay-$name")"
+    mmdebstrap_in --variant=minbase --include="$(node_package_list "overlay-$name")" \
+      "$(node_image_suite "overlay-$name")" "$root" "$mirror"
+    mkdir -p "$out/site-packages" "$out/share" "$out/etc" "$out/lib"
+    cp -a "$root/usr/lib/python3/dist-packages/." "$out/site-packages/"
+    cp -a "$root/usr/share/jupyter" "$out/share/jupyter"
+    cp -a "$root/etc/jupyter" "$out/etc/jupyter"
+    while IFS= read -r so; do
+      grep -qxF "$so" "$cache/images/$target.libs" || cp -a "$root/usr/lib/x86_64-linux-gnu/$so" "$out/lib/"
+    done < <(find "$root/usr/lib/x86_64-linux-gnu" -maxdepth 1 -name '*.so*' -printf '%f\n')
+    chmod -R a+rX "$out"
+    rm -rf --one-file-system "$root"
+    mkdir -p "$cache/overlays"
+    mv "$out" "$cache/overlays/$name"
+    log "built overlay $name in $(elapsed "$t") s ($(du -sh "$cache/overlays/$name" | cut -f1), $(find "$cache/overlays/$name/lib" -type f | wc -l) libraries)"
+  else
+    log "reused overlay $name"
+  fi
+  rm -rf --one-file-system "$cache/rootfs$NODE_OVERLAYS_DIR/$name"
+  mkdir -p "$cache/rootfs$NODE_OVERLAYS_DIR"
+  cp -al "$cache/overlays/$name" "$cache/rootfs$NODE_OVERLAYS_DIR/$name"
 }
 
 # Caches of older recipes are 2-3 GB each: drop them, unless a running node still uses one.
@@ -117,12 +153,13 @@ main() {
   mkdir "$cache/work"
 
   mirror=
-  local missing=
-  [[ -d $cache/rootfs ]] || missing=rootfs
+  local absent=
+  [[ -d $cache/rootfs ]] || absent=rootfs
+  [[ -d $cache/overlays/python3.13 ]] || absent=overlay
   for name in "${NODE_IMAGES[@]}"; do
-    [[ -f $cache/images/$name.sif ]] || missing=$name
+    [[ -f $cache/images/$name.sif ]] || absent=$name
   done
-  if [[ -n $missing ]]; then
+  if [[ -n $absent ]]; then
     mirror=$(debian_mirror)
     [[ -n $mirror ]] || die "no Debian archive found in /etc/apt/sources.list{,.d/*}"
   fi
@@ -130,6 +167,7 @@ main() {
   for name in "${NODE_IMAGES[@]}"; do
     build_image "$cache" "$mirror" "$name"
   done
+  build_overlay "$cache" "$mirror" python3.13 python3-only
   rm -rf --one-file-system "$cache/work"
   prune_old_caches "$cache"
   log "ready in $(elapsed "$t") s: $cache"

@@ -23,6 +23,8 @@ NODE_PATH=/usr/local/bin:/usr/bin:/bin
 # Paths as seen inside the node.
 NODE_IMAGES_DIR=/opt/images
 NODE_IMAGES=(jupyterlab python3-only jupyter-server-1)
+# Site overlays (JupyterLab + ipykernel per Python version), one directory each.
+NODE_OVERLAYS_DIR=/opt/ood-jupyter/overlays
 NODE_PARTITIONS=(gpu cpu)
 
 # Package lists: one file per root filesystem, one package a line; part of the recipe hash.

@@ -18,9 +18,11 @@
 #      $RECORDING_RUNTIME_LISTEN_SECONDS seconds (default 60), so a wrapper's
 #      after.sh `wait_until_port_used` can succeed. Set
 #      RECORDING_RUNTIME_LISTEN=0 to never listen.
-#   3. If the command is the job's image probe (`python3 -s -c CODE`, CODE naming
+#   3. If the command is the job's image probe (`python3 -c CODE probe`, CODE naming
 #      jupyter_server), it prints $RECORDING_RUNTIME_PROBE, `name=version` lines
-#      (default: a current image with Jupyter Server 2 and JupyterLab 4).
+#      (default: a current image with Jupyter Server 2 and JupyterLab 4). Asked
+#      for the researcher's environments (`python3 -c CODE environments DIR...`),
+#      it prints $RECORDING_RUNTIME_ENVIRONMENTS (default: nothing).
 #   4. Otherwise exits with $RECORDING_RUNTIME_EXIT (default 0).
 set -u
 
@@ -109,17 +111,30 @@ main() {
     exit 70
   fi
   record_argv "$@"
-  local arg previous=""
+  local arg previous="" probing=0
   for arg in "$@"; do
+    if ((probing)); then
+      if [[ "${arg}" == environments ]]; then
+        printf '%s' "${RECORDING_RUNTIME_ENVIRONMENTS-}"
+        exit 0
+      fi
+      break
+    fi
     if [[ "${previous}" == "-c" && "${arg}" == *jupyter_server* ]]; then
-      printf '%s\n' "${RECORDING_RUNTIME_PROBE-python=3.12.3
-jupyter_server=2.15.0
-jupyterlab=4.2.5
-ipykernel=6.29.5}"
-      exit 0
+      probing=1
     fi
     previous="${arg}"
   done
+  if ((probing)); then
+    printf '%s\n' "${RECORDING_RUNTIME_PROBE-executable=/usr/bin/python3
+python=3.12.3
+jupyter_server=2.15.0
+jupyterlab=4.2.5
+ipykernel=6.29.5
+pip=24.0
+user_site=lib/python3.12/site-packages}"
+    exit 0
+  fi
   local port
   port=$(jupyter_port "$@")
   if [[ -n "${port}" && "${RECORDING_RUNTIME_LISTEN:-1}" != "0" ]]; then

@@ -120,3 +120,11 @@ export async function runInTerminal(login: Login, command: string): Promise<stri
     manager.dispose();
   }
 }
+
+/** The session's kernelspecs: name → display name. */
+export async function kernelSpecs(login: Login): Promise<Record<string, string>> {
+  const settings = serverSettings(login);
+  const response = await ServerConnection.makeRequest(`${login.baseUrl}api/kernelspecs`, {}, settings);
+  const specs = (await response.json()) as { kernelspecs: Record<string, { spec: { display_name: string } }> };
+  return Object.fromEntries(Object.entries(specs.kernelspecs).map(([name, s]) => [name, s.spec.display_name]));
+}

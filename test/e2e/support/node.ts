@@ -72,3 +72,13 @@ export class TestNode {
     return result.stdout.split('\n').filter(Boolean);
   }
 }
+
+export const NODE_NOT_RUNNING = 'the test node is not running (bash test/node/build.sh && bash test/node/start.sh)';
+
+/** End this suite unless what it needs is here: skipped with a comment on a developer's machine, a failure in CI. */
+export function requireOrExit(t: { fail(message: string): void; comment(message: string): void }, missing: string | null, suite: string): void {
+  if (!missing) return;
+  if (process.env.CI === 'true') t.fail(`${missing}: CI must run ${suite}`);
+  else t.comment(`SKIPPING ${suite}: ${missing}`);
+  process.exit(process.env.CI === 'true' ? 1 : 0);
+}

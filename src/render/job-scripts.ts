@@ -1,0 +1,168 @@
+// Bash programs made from the app's own job library, outside a session: the sbatch script of
+// `ood-jupyter batch-script` (a batch job in the environment of a notebook session) and the program
+// `ood-jupyter pull` runs on a login node (the curated registry images pulled into the site cache).
+// Both are the rendered messages.sh and jupyter-session.sh, verbatim, after the same data
+// settings.sh holds for a session, written here from the plan instead of by ERB.
+import type { AppPlan } from '../plan.js';
+import type { ValidContainer, ValidPartition } from '../presets/validate.js';
+import { submitMessages } from '../messages.js';
+import type { RenderedFile } from './render.js';
+import { bashWord } from './quote.js';
+
+export interface BatchRequest {
+  partition: string;
+  container: string;
+  gpus?: number;
+  memoryGb?: number;
+  hours?: number;
+  cores?: number;
+  account?: string;
+  workingDir?: string;
+  command: string[];
+}
+
+/** A request the presets do not allow, in the words submit.yml.erb uses for the form. */
+export class RequestError extends Error {}
+
+const say = (key: keyof typeof submitMessages, details: Record<string, string | number>) =>
+  new RequestError(submitMessages[key].replace(/%\{(\w+)\}/g, (_, name: string) => String(details[name] ?? '')));
+
+const file = (files: RenderedFile[], path: string) => {
+  const found = files.find((f) => f.path === path);
+  if (!found) throw new Error(`the rendered app has no ${path}`);
+  return found.content;
+};
+
+/** One comment line, whatever the text holds (a command's newlines would end the comment). */
+const comment = (text: string) => `# ${text.replace(/[\r\n]+/g, ' ⏎ ')}`;
+
+const array = (values: string[]) => `(${values.map(bashWord).join(' ')})`;
+
+/** settings.sh's site part, from the plan. */
+function siteSettings(plan: AppPlan): string[] {
+  const site = plan.site;
+  return [
+    `runtime=${bashWord(site.runtime.command)}`,
+    `site_setup=${array(site.runtime.setup)}`,
+    `site_binds=${array(site.binds)}`,
+    `image_cache_dir=${bashWord(site.images.cacheDir ?? '')}`,
+    `overlays_dir=${bashWord(site.python.overlays ?? '')}`,
+    `user_install=${site.python.userInstall ? 1 : 0}`,
+    `hide_host_user_site=${site.python.hideHostUserSite ? 1 : 0}`,
+    `env_search_dirs=${array(site.python.environments)}`,
+  ];
+}
+
+/** settings.sh's container part. */
+function containerSettings(c: ValidContainer): string[] {
+  return [
+    `container=${bashWord(c.name)}`,
+    `image=${bashWord(c.image)}`,
+    `image_slug=${bashWord(c.name)}`,
+    `container_env=${array(Object.entries(c.env).map(([k, v]) => `${k}=${v}`))}`,
+    `container_binds=${array(c.binds)}`,
+    `container_setup=${array(c.setup)}`,
+    `container_gpu_setup=${array(c.gpuSetup)}`,
+  ];
+}
+
+function within(field: string, partition: ValidPartition, value: number | undefined, bounds: { min: number; max: number; default: number }): number {
+  const chosen = value ?? bounds.default;
+  if (!Number.isInteger(chosen) || chosen < bounds.min || chosen > bounds.max) {
+    throw say('outOfRange', { field, partition: partition.label, min: bounds.min, max: bounds.max, value: String(value) });
+  }
+  return chosen;
+}
+
+/** The #SBATCH lines OOD's submit.yml.erb would give a session with these values. */
+function sbatchLines(plan: AppPlan, partition: ValidPartition, request: BatchRequest): { lines: string[]; gpus: number } {
+  if (partition.gpus.max === 0 && (request.gpus ?? 0) > 0) throw say('noGpusOnPartition', { partition: partition.label });
+  const gpus = partition.gpus.max === 0 ? 0 : within('GPUs', partition, request.gpus, partition.gpus);
+  const cores = within('CPU cores', partition, request.cores, partition.cores);
+  if (partition.cores.maxPerGpu && gpus > 0 && cores > partition.cores.maxPerGpu * gpus) {
+    throw say('tooManyCoresForGpus', { gpus, partition: partition.label, max: partition.cores.maxPerGpu * gpus, perGpu: partition.cores.maxPerGpu, value: cores });
+  }
+  const memory = within('Memory (GB)', partition, request.memoryGb, partition.memoryGb);
+  const hours = within('Hours', partition, request.hours, partition.hours);
+  const lines = [
+    `--partition=${partition.name}`, `--time=${hours}:00:00`, '--nodes=1', '--ntasks=1',
+    `--cpus-per-task=${cores}`, `--mem=${memory}G`,
+  ];
+  if (gpus > 0) {
+    const spec = [partition.gpus.type, gpus].filter((x) => x !== null).join(':');
+    lines.push(partition.gpus.request === 'gres' ? `--gres=gpu:${spec}` : `--gpus-per-node=${spec}`);
+  }
+  if (plan.site.clusters.length > 1) lines.push(`--clusters=${partition.cluster}`);
+  if (request.account !== undefined) {
+    if (!/^[A-Za-z0-9_.-]+$/.test(request.account)) throw say('accountInvalid', { value: request.account });
+    lines.push(`--account=${request.account}`);
+  }
+  lines.push(...partition.sbatchArgs);
+  return { lines: lines.map((l) => `#SBATCH ${l}`), gpus };
+}
+
+/** The sbatch script for REQUEST: the session's container and environment, running its command. */
+export function batchScript(plan: AppPlan, files: RenderedFile[], request: BatchRequest): string {
+  const partition = plan.partitions.find((p) => p.name === request.partition);
+  if (!partition) throw say('unknownPartition', { value: request.partition });
+  const container = plan.containers.find((c) => c.name === request.container);
+  if (!container) throw say('unknownContainer', { value: request.container });
+  if (!partition.containers.includes(container.name)) {
+    throw say('containerNotOnPartition', {
+      container: container.label, partition: partition.label,
+      allowed: partition.containers.map((n) => plan.containers.find((c) => c.name === n)?.label ?? n).join(', '),
+    });
+  }
+  if (request.workingDir !== undefined && !/^\/[^\0-\x1f\x7f]*$/.test(request.workingDir)) throw say('workingDirInvalid', { value: request.workingDir });
+  if (request.command.length === 0) throw new RequestError('give the command to run after "--", for example: -- python train.py');
+  const { lines, gpus } = sbatchLines(plan, partition, request);
+  return [
+    '#!/bin/bash',
+    comment(`Written by ${plan.generator.name} ${plan.generator.version} batch-script: ${request.command.map(bashWord).join(' ')}`),
+    comment(`in the environment a JupyterLab session of "${container.label}" on the ${partition.label} partition gives its`),
+    '# notebook kernel: the same image, binds, --nv and package directory. Submit it with sbatch.',
+    ...lines,
+    `#SBATCH --job-name=${(container.name + '-batch').slice(0, 60)}`,
+    '',
+    '# The data a session\'s settings.sh holds, for these values.',
+    ...siteSettings(plan),
+    ...containerSettings(container),
+    `gpu_count=${gpus}`,
+    `working_dir=${bashWord(request.workingDir ?? '')}`,
+    "extra_binds=''",
+    '# Failures are reported in the job\'s output, with no session directory to note them in.',
+    'failure_note=/dev/null',
+    '',
+    '# The app\'s messages (template/messages.sh), verbatim.',
+    file(files, 'template/messages.sh').replace(/^# shellcheck shell=bash.*\n/m, ''),
+    '# The app\'s job library (template/jupyter-session.sh), verbatim.',
+    file(files, 'template/jupyter-session.sh').replace(/^# shellcheck shell=bash\n/m, ''),
+    '# The probe the library runs in the image (template/inspect-python.py).',
+    "inspect_python_code=$(cat <<'PYTHON'",
+    file(files, 'template/inspect-python.py').trimEnd(),
+    'PYTHON',
+    ')',
+    '',
+    `run_batch_command ${request.command.map(bashWord).join(' ')}`,
+    '',
+  ].join('\n');
+}
+
+/** The program `ood-jupyter pull` runs: each curated docker:// or oras:// image into the image cache. */
+export function pullProgram(plan: AppPlan, files: RenderedFile[]): { script: string; images: string[] } {
+  const images = plan.containers.filter((c) => /^(docker|oras):\/\//.test(c.image));
+  const script = [
+    ...siteSettings(plan),
+    'failure_note=/dev/null',
+    'gpu_count=0 extra_binds=\'\' container_binds=() container_env=() container_setup=() container_gpu_setup=()',
+    file(files, 'template/messages.sh'),
+    file(files, 'template/jupyter-session.sh'),
+    'run_site_setup "${site_setup[@]}"',
+    'command -v "$runtime" >/dev/null 2>&1 || fail "$msg_runtime_missing" "$runtime" "$(hostname)"',
+    'status=0',
+    ...images.map((c) => `( image_ref=${bashWord(c.image)}; resolve_image "$image_ref"; printf 'ood-jupyter: %s: %s is %s\\n' ${bashWord(c.name)} "$image_ref" "$image_path" ) || status=1`),
+    'exit "$status"',
+    '',
+  ].join('\n');
+  return { script, images: images.map((c) => c.image) };
+}
