@@ -221,3 +221,17 @@ t.test('the session card shows the choices, HTML-escaped, and Connect posts the 
   t.match(views.viewHtml, /name="password" value="p4ssw0rd&quot;&lt;"/);
   t.match(views.viewHtml, /name="next" value="\/node\/gpu01\.cluster\/31337\/lab"/);
 });
+
+t.test('the session card gives the batch-script command for the same environment (listed containers only)', async (t) => {
+  const app = await builtApp();
+  t.teardown(app.cleanup);
+  const context = { slurm_partition: 'gpu', container: 'pytorch', num_gpus: '2', num_cores: '8', memory_gb: '32', bc_num_hours: '4', working_dir: "/scratch/a b's", extra_binds: '' };
+  const [listed, own] = await Promise.all([
+    renderViews(app.appDir, { userContext: context, connection: { host: 'gpu01', port: 1, password: 'x' }, jobId: '1' }),
+    renderViews(app.appDir, { userContext: { ...context, container: 'custom', custom_image: '/scratch/mine.sif' }, connection: { host: 'gpu01', port: 1, password: 'x' }, jobId: '2' }),
+  ]);
+  t.equal(listed.infoError, null);
+  // Shellwords.join quotes the directory for bash; the card escapes the backslashes (Markdown) and the quote.
+  t.match(listed.infoMd, "- **The same environment as a batch job:** ood-jupyter batch-script --partition gpu --container pytorch --gpus 2 --cores 8 --mem 32 --hours 4 --workdir /scratch/a&#92; b&#92;&#39;s -- python3 your&#95;script.py &gt; job.sh &amp;&amp; sbatch job.sh\n");
+  t.notMatch(own.infoMd, /batch-script/, 'not for an own image (batch-script takes container presets)');
+});

@@ -211,3 +211,35 @@ t.test('write_kernels: the image kernel, the environments that run, one line for
   }, 'the image kernel: its Python, the package directory on PYTHONPATH, a quoted label');
   t.same(run.stdout.split('\n').filter((l) => !l.startsWith('ood-jupyter')), ['Python 3 (Image "x")', 'Python 3.12 (venv: ok)', 'ir (venv: ok)']);
 });
+
+t.test('discover_environments asks the container once while the environments stay as they are', async (t) => {
+  const home = join(dir, 'home-discover');
+  await mkdir(join(home, 'venvs/a/bin'), { recursive: true });
+  await writeFile(join(home, 'venvs/a/bin/python'), '');
+  const calls = join(dir, 'discover-calls');
+  const fake = fakeRuntime.replace('printf "%s\\n" "$PROBE"', 'printf "env\\t%s/venvs/a\\tvenv\\t%s/venvs/a/bin/python\\t3.12\\n" "$HOME" "$HOME"');
+  const discover = `${fake}; image_id=d env_search_dirs=(); discover_environments`;
+  const first = await bash(discover, { CALLS: calls, HOME: home });
+  const second = await bash(discover, { CALLS: calls, HOME: home });
+  t.equal(first.stdout, `env\t${home}/venvs/a\tvenv\t${home}/venvs/a/bin/python\t3.12`);
+  t.equal(second.stdout, first.stdout, 'the same answer from the cache');
+  t.equal((await readFile(calls, 'utf8')).trim().split('\n').length, 1, 'one container start for two sessions');
+  await mkdir(join(home, 'venvs/b/bin'), { recursive: true });
+  await writeFile(join(home, 'venvs/b/bin/python3'), '');
+  await bash(discover, { CALLS: calls, HOME: home });
+  t.equal((await readFile(calls, 'utf8')).trim().split('\n').length, 2, 'a new environment is looked at');
+});
+
+t.test('python_environment: ~/.local hidden by default; a site that turns it off gets it back on the kernels\' path', async (t) => {
+  const show = `${fakeRuntime}; image_id=e jupyter_overlay= container_env=('A=1 2'); probe_python; prepare_package_dir img; python_environment
+    printf '%s\\n' "\${python_env[@]}" "KERNEL=$kernel_pythonpath"`;
+  const hidden = await bash(`hide_host_user_site=1; ${show}`, { PROBE: modernProbe, CALLS: '/dev/null', HOME: join(dir, 'home-env') });
+  const pkg = `${join(dir, 'home-env')}/.local/share/ood-jupyter/packages/img-py3.12`;
+  t.same(hidden.stdout.split('\n').filter((l) => !l.startsWith('ood-jupyter:')), [
+    'PYTHONNOUSERSITE=1', `PYTHONUSERBASE=${pkg}`, 'PIP_USER=1', 'PIP_BREAK_SYSTEM_PACKAGES=1', `APPTAINERENV_PREPEND_PATH=${pkg}/bin`,
+    'APPTAINERENV_A=1 2', `KERNEL=${pkg}/lib/python3.12/site-packages`,
+  ]);
+  const shown = await bash(`hide_host_user_site=0; ${show}`, { PROBE: modernProbe, CALLS: '/dev/null', HOME: join(dir, 'home-env') });
+  t.notMatch(shown.stdout, /PYTHONNOUSERSITE/);
+  t.match(shown.stdout, new RegExp(`^KERNEL=${pkg}/lib/python3\\.12/site-packages:${join(dir, 'home-env')}/\\.local/lib/python3\\.12/site-packages$`, 'm'));
+});

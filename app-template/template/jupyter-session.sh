@@ -100,6 +100,12 @@ slug() {
   printf '%s\n' "${text:0:60}"
 }
 
+# own_image_slug IMAGE: the name of a researcher's own image's package directory (own-NAME).
+own_image_slug() {
+  local name=${1##*/}
+  printf 'own-%s\n' "$(slug "${name%.sif}")"
+}
+
 # assemble_runtime_args: set the array runtime_args from settings.sh: --nv when GPUs were asked for,
 # the site's and the container's binds (where this node has them), the researcher's extra binds.
 assemble_runtime_args() {
@@ -220,13 +226,14 @@ registry_digest() {
 # with `ood-jupyter pull`, then the researcher's own.
 image_caches() {
   [[ -n ${image_cache_dir:-} ]] && printf '%s\n' "$image_cache_dir"
-  printf '%s/images\n' "$(ood_cache_dir)"
+  [[ -n ${only_site_cache:-} ]] || printf '%s/images\n' "$(ood_cache_dir)"
 }
 
 # image_from_registry URI: the SIF of the URI's current digest, from a cache or pulled into one.
 # The pull is done once however many sessions start together (a lock per digest), into a
 # temporary name renamed when complete (a killed pull leaves nothing a later session would use),
 # and keyed by digest (a tag that has moved is pulled again). No network: the last copy pulled.
+# With only_site_cache set (staff pre-pulling with `ood-jupyter pull`), the site cache alone counts.
 image_from_registry() {
   local uri=$1 digest rc dir key when
   key=$(short_hash "$uri")
@@ -261,6 +268,8 @@ image_from_registry() {
   dir=$(ood_cache_dir)/images
   if [[ -n ${image_cache_dir:-} && -d $image_cache_dir && -w $image_cache_dir ]]; then
     dir=$image_cache_dir
+  elif [[ -n ${only_site_cache:-} ]]; then
+    fail "$msg_cache_unwritable" "$image_cache_dir"
   fi
   pull_image "$dir" "$uri" "$digest"
   remember_tag "$dir" "$key" "$digest"
@@ -489,6 +498,12 @@ user_install_jupyter() {
   fi
   exec {lock_fd}>&-
   runtime_args+=(--bind "$target")
+  # What pip installed must work in this image (probed once, like an overlay).
+  probe_python "$target"
+  if ! jupyter_usable; then
+    write_definition_file
+    fail "$msg_user_install_failed" "$image_ref" "$target still lacks $(missing_parts); remove it to install again" "$definition_file"
+  fi
   jupyter_overlay=$target
 }
 
@@ -701,7 +716,7 @@ run_batch_command() {
   fi
   image_ref=$image
   resolve_image "$image_ref"
-  [[ -n $image_slug ]] || image_slug=own-$(slug "${image_ref##*/}")
+  [[ -n $image_slug ]] || image_slug=$(own_image_slug "$image_ref")
   assemble_runtime_args
   probe_python
   [[ -n $py_version ]] || fail "$msg_no_python" "$image_ref"

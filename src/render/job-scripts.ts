@@ -157,6 +157,8 @@ export function pullProgram(plan: AppPlan, files: RenderedFile[]): { script: str
     'gpu_count=0 extra_binds=\'\' container_binds=() container_env=() container_setup=() container_gpu_setup=()',
     file(files, 'template/messages.sh'),
     file(files, 'template/jupyter-session.sh'),
+    '# Staff fill the site cache (images.cacheDir) when there is one; else their own, as a session would.',
+    '[[ -n $image_cache_dir ]] && only_site_cache=1 && mkdir -p "$image_cache_dir"',
     'run_site_setup "${site_setup[@]}"',
     'command -v "$runtime" >/dev/null 2>&1 || fail "$msg_runtime_missing" "$runtime" "$(hostname)"',
     'status=0',

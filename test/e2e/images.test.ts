@@ -8,7 +8,9 @@ import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildApp } from '../../src/build.js';
+import { buildApp, planFromPresets } from '../../src/build.js';
+import { renderApp } from '../../src/render/render.js';
+import { pullProgram } from '../../src/render/job-scripts.js';
 import { repoRoot } from '../support/presets.js';
 import { inNode, NODE_NOT_RUNNING, nodeStatus, requireOrExit, TestNode } from './support/node.js';
 import { connection, outputLog, stageLaunches, submit, waitFor, type Session } from './support/session.js';
@@ -25,14 +27,20 @@ const hostHome = node.hostPath(home);
 const work = await mkdtemp(join(tmpdir(), 'ood-jupyter-images-'));
 t.teardown(() => rm(work, { recursive: true, force: true }));
 
-/** The suite's app on a site whose site.yml gets EXTRA appended (python: overlays, userInstall…). */
-async function appWith(name: string, extra: string): Promise<string> {
+/** The suite's presets with EXTRA appended to site.yml (python: overlays, userInstall…) and more FILES. */
+async function presetsWith(name: string, extra: string, files: Record<string, string> = {}): Promise<string> {
   const presets = join(work, `presets-${name}`);
   await cp(join(repoRoot, 'test/e2e/presets'), presets, { recursive: true });
   const site = join(presets, 'site.yml');
   await writeFile(site, `${await readFile(site, 'utf8')}${extra}`);
+  for (const [path, text] of Object.entries(files)) await writeFile(join(presets, path), text);
+  return presets;
+}
+
+/** The app built from presetsWith(NAME, EXTRA, FILES). */
+async function appWith(name: string, extra: string, files: Record<string, string> = {}): Promise<string> {
   const app = join(work, name, 'jupyter-apptainer');
-  await buildApp(presets, app);
+  await buildApp(await presetsWith(name, extra, files), app);
   return app;
 }
 const overlayApp = await appWith('overlay', 'python:\n  overlays: /opt/ood-jupyter/overlays\n');
@@ -155,6 +163,19 @@ t.test('an image with only python3 and pip, through the site overlay: JupyterLab
   const reuse = await runInKernel(again, 'python3', 'import hello_ood; print(hello_ood.GREETING)');
   t.match(reuse.stdout, /hello from the package directory/, 'the second session sees the package installed in the first');
   await stop(second);
+});
+
+t.test('a researcher\'s own .sif under an allowed directory: its own package directory', async (t) => {
+  await mkdir(join(hostHome, 'images'), { recursive: true });
+  await cp(node.hostPath('/opt/images/python3-only.sif'), join(hostHome, 'images/my lab image.sif'));
+  await node.chownToUser(`${home}/images`);
+  t.teardown(() => rm(join(hostHome, 'images'), { recursive: true, force: true }));
+  const session = await launch(overlayApp, form({ container: 'custom', custom_image: `${home}/images/my lab image.sif` }));
+  const login = await running(session);
+  const result = await runInKernel(login, 'python3', 'import os; print(os.environ["PYTHONUSERBASE"])');
+  t.equal(result.stdout.trim(), `${home}/.local/share/ood-jupyter/packages/own-my-lab-image-py3.13`, 'a package directory named after the image');
+  t.match(await outputLog(session), /using the site's JupyterLab for Python 3\.13/);
+  await stop(session);
 });
 
 t.test('the researcher\'s conda environment and venvs: kernels inside the same container, with the same GPU', async (t) => {
@@ -305,4 +326,38 @@ t.test('docker:// images from a real registry: pulled once, a moved tag pulled a
   t.match(await outputLog(after), /^ood-jupyter: pulling docker:/m, 'the next session pulls it again');
   t.equal(await versionIn(afterLogin), '3', 'and runs the complete image');
   await stop(after);
+
+  // An oras:// image: a SIF pushed to the registry as an OCI artifact, pulled the same way.
+  const pushed = await inNode(['apptainer', 'push', '/opt/images/python3-only.sif', `oras://${registry.address}/lab/sif:1`], { timeout: 300_000 });
+  t.equal(pushed.exitCode, 0, `apptainer push oras://: ${pushed.stderr}`);
+  const oras = await launch(overlayApp, own(`oras://${registry.address}/lab/sif:1`));
+  const orasLogin = await running(oras);
+  t.match(await outputLog(oras), /^ood-jupyter: pulling oras:\/\/localhost:\d+\/lab\/sif:1 into /m, 'an oras:// image is pulled into the cache');
+  t.equal(await versionIn(orasLogin), 'none', 'and its kernel runs');
+  await stop(oras);
+
+  // Staff pre-pull a curated image into the site cache from a login node (ood-jupyter pull's program, run
+  // in the node as the staff member); a session then finds it there and pulls nothing.
+  const siteCache = `${home}/site-cache`;
+  await mkdir(node.hostPath(siteCache), { recursive: true });
+  await node.chownToUser(siteCache);
+  const curated = await presetsWith('site-cache', `images:\n  cacheDir: ${siteCache}\npython:\n  overlays: /opt/ood-jupyter/overlays\n`, {
+    'containers/registry.yml': `label: From the registry\nimage: docker://${registry.address}/lab/python3:latest\njupyterlab: false\n`,
+  });
+  const plan = await planFromPresets(curated);
+  const program = pullProgram(plan, await renderApp(plan));
+  t.same(program.images, [`docker://${registry.address}/lab/python3:latest`]);
+  const prePull = await inNode(['bash', '--norc', '--noprofile', '-c', program.script], { timeout: 300_000 });
+  t.equal(prePull.exitCode, 0, prePull.stdout + prePull.stderr);
+  t.match(prePull.stdout, new RegExp(`^ood-jupyter: registry: docker://${registry.address}/lab/python3:latest is ${siteCache}/${hex3}\\.sif$`, 'm'), `pre-pulled into the site cache:\n${prePull.stdout}`);
+  const curatedApp = join(work, 'site-cache', 'jupyter-apptainer');
+  await buildApp(curated, curatedApp);
+  await rm(cache, { recursive: true, force: true });
+  const fromSite = await launch(curatedApp, form({ container: 'registry' }));
+  const fromSiteLogin = await running(fromSite);
+  const fromSiteLog = await outputLog(fromSite);
+  t.notMatch(fromSiteLog, /pulling/, 'the session pulls nothing');
+  t.match(fromSiteLog, new RegExp(`starting JupyterLab from ${siteCache}/${hex3}\\.sif `), 'it runs the site cache\'s copy');
+  t.equal(await versionIn(fromSiteLogin), '3');
+  await stop(fromSite);
 });
