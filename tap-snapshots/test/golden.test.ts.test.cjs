@@ -548,9 +548,16 @@ exports[`test/golden.test.ts > TAP > bundled presets render to the reviewed snap
 # The msg_* sentences are defined in messages.sh, which every script sources first.
 # shellcheck disable=SC2154
 # The session's job logic as plain bash functions: sourced by before.sh (in the job's own shell,
-# so after.sh has them too) and by script.sh. Copied into the app as it is: no template engine
+# so after.sh has them too) and by script.sh, and included verbatim in the scripts of
+# \`ood-jupyter batch-script\` and \`ood-jupyter pull\`. Copied into the app as it is: no template engine
 # touches this file, and it reads no form value. The values come from settings.sh, the sentences
-# from messages.sh.
+# from messages.sh. In order:
+#   messages and failures, site set-up, the port;
+#   the container: runtime arguments, the image, registry pulls and the image cache;
+#   the image's Python: the probe and where JupyterLab comes from (image, overlay, per-user install);
+#   kernels: the package directory and the researcher's environments;
+#   the launch: the environment JupyterLab and batch jobs get;
+#   the Jupyter configuration and the start wait.
 
 # Print one of this app's messages (a printf format from messages.sh) as one plain line.
 say() {
