@@ -22,6 +22,22 @@ export const submitMessages = {
   accountInvalid: 'The account may contain only letters, digits, "_", "." and "-"; "%{value}" does not.',
 } as const;
 
+/**
+ * What form.js says on the form page: field names as submit.yml.erb names them in its sentences, and
+ * the form's own notices (a launch link's values, a Launch that was stopped). `%{name}` placeholders.
+ */
+export const formMessages = {
+  fieldLabels: {
+    slurm_partition: 'Partition', container: 'Container', custom_image: 'Your own image', num_gpus: 'GPUs',
+    num_cores: 'CPU cores', memory_gb: 'Memory (GB)', bc_num_hours: 'Hours', working_dir: 'Working directory',
+  },
+  linkUsed: 'Filled in from the link: %{fields}.',
+  linkIgnored: 'Not used from the link: %{values}.',
+  linkUnknownField: 'this form has no such field',
+  linkNoBinds: 'extra bind paths are never taken from a link',
+  launchBlocked: 'Nothing was launched: %{problem} Correct it and click Launch again.',
+} as const;
+
 export const jobMessages = {
   imageMissing: 'ood-jupyter: ERROR: the container image %s does not exist or cannot be read on %s. Choose another container and launch again, or ask your support team to check the image.',
   unknownContainer: 'ood-jupyter: ERROR: this app has no container named %s (it may have been removed since you opened the form). Open the form again and choose a listed container.',

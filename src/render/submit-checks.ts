@@ -1,6 +1,8 @@
 // The limits submit.yml.erb checks every launch against, as plain JSON-able tables.
 // They are embedded in the generated file, so the dashboard needs nothing but the app itself.
 import type { AppPlan } from '../plan.js';
+import { ATTRIBUTE_IDS } from '../plan.js';
+import { formMessages, submitMessages } from '../messages.js';
 
 export function submitChecks(plan: AppPlan) {
   const { pathPrefixes, registries } = plan.site.customImages;
@@ -22,5 +24,31 @@ export function submitChecks(plan: AppPlan) {
       registries,
       where: [...pathPrefixes.map((p) => `a .sif file under ${p}/`), ...registries.map((r) => `a ${r}:// URI`)].join(', or '),
     },
+  };
+}
+
+/** The same limits for form.js, with each partition's defaults, and the sentences it shows. */
+export function formScriptData(plan: AppPlan) {
+  const checks = submitChecks(plan);
+  const ids = ATTRIBUTE_IDS;
+  return {
+    ids: { partition: ids.partition, container: ids.container, customImage: ids.customImage, gpus: ids.gpus, cores: ids.cores, memory: ids.memory, hours: ids.hours, workingDir: ids.workingDir, extraBinds: ids.extraBinds },
+    customChoice: plan.customImageChoice,
+    customImages: checks.customImages,
+    containers: checks.containers,
+    partitions: Object.fromEntries(plan.partitions.map((p) => [p.name, {
+      label: p.label,
+      limits: {
+        [ids.gpus]: { min: p.gpus.min, max: p.gpus.max, default: p.gpus.default },
+        [ids.cores]: { min: p.cores.min, max: p.cores.max, default: p.cores.default },
+        [ids.memory]: { min: p.memoryGb.min, max: p.memoryGb.max, default: p.memoryGb.default },
+        [ids.hours]: { min: p.hours.min, max: p.hours.max, default: p.hours.default },
+      },
+      maxCoresPerGpu: p.cores.maxPerGpu,
+      containers: p.containers,
+      defaultContainer: p.defaultContainer,
+    }])),
+    labels: formMessages.fieldLabels,
+    messages: { ...submitMessages, linkUsed: formMessages.linkUsed, linkIgnored: formMessages.linkIgnored, linkUnknownField: formMessages.linkUnknownField, linkNoBinds: formMessages.linkNoBinds, launchBlocked: formMessages.launchBlocked },
   };
 }
