@@ -7,6 +7,9 @@ import { execa } from 'execa';
 import { buildApp, checkPresets, generator, planFromPresets } from './build.js';
 import { renderApp } from './render/render.js';
 import { batchScript, pullProgram, RequestError } from './render/job-scripts.js';
+import { docsHtml, docsMarkdown } from './render/docs.js';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { formatProblem, PresetError } from './presets/problems.js';
 
 const bundledPresets = relative(process.cwd(), fileURLToPath(new URL('../form-presets/', import.meta.url))) || '.';
@@ -91,6 +94,28 @@ const commands: Record<string, Command> = {
         command,
       });
       process.stdout.write(script);
+      return 0;
+    },
+  },
+  docs: {
+    summary: 'write the researchers\' page for these presets, as Markdown and HTML',
+    usage: 'ood-jupyter docs --out FILE [--presets DIR]',
+    details: [
+      '  --out FILE     FILE.md and FILE.html are written (a .md or .html ending is dropped first)',
+      `  --presets DIR  preset directory (default: ${bundledPresets})`,
+      '',
+      '  The page lists the partitions with their limits and GPU types, the containers, own images,',
+      '  kernels and package directories, the batch-script command and a launch link per partition.',
+    ].join('\n'),
+    options: { ...presetsOption, out: { type: 'string' } },
+    async run({ presets, out }) {
+      if (typeof out !== 'string' || out === '') throw new RequestError('--out FILE is required');
+      const plan = await planFromPresets(String(presets));
+      const base = out.replace(/\.(md|html)$/, '');
+      await mkdir(dirname(base), { recursive: true });
+      await writeFile(`${base}.md`, docsMarkdown(plan));
+      await writeFile(`${base}.html`, docsHtml(plan));
+      console.log(`Wrote ${base}.md and ${base}.html`);
       return 0;
     },
   },

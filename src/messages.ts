@@ -38,6 +38,65 @@ export const formMessages = {
   launchBlocked: 'Nothing was launched: %{problem} Correct it and click Launch again.',
 } as const;
 
+/** The researchers' page `ood-jupyter docs` writes (Markdown with `code`, **bold** and <links>). */
+export const docsText = {
+  partitionsTitle: 'Partitions and their limits',
+  partitionsIntro: 'Choose a partition in the form; its limits apply to one session. The form shows them and refuses values outside them before anything is submitted.',
+  partitionsHead: ['Partition', 'GPUs', 'CPU cores', 'Memory', 'Time', 'Ends when idle for', 'Containers'],
+  noGpus: 'none',
+  never: 'never',
+  containersTitle: 'Containers',
+  containersHead: ['Container', 'What it has', 'Image', 'JupyterLab'],
+  jupyterInImage: 'in the image',
+  jupyterFromSite: 'added by the site when the session starts',
+  ownTitle: 'Your own image',
+  ownIntro: 'Choose "Your own image" in the Container list and enter one of these. It needs `python3`; if it has no JupyterLab, the session adds one where the site has it for that Python, or says in one line what is missing and leaves a definition file to build an image that has it.',
+  ownPath: 'a `.sif` file under %{dir}',
+  ownRegistry: 'a %{scheme} URI: pulled once, then reused until its tag moves',
+  kernelsTitle: 'Kernels and your packages',
+  kernelsItems: [
+    '**Python 3 (the container)**: the image\'s own Python. `pip install` (in a notebook, `%pip install …`, or in a terminal) puts packages in your package directory for that image, `~/.local/share/ood-jupyter/packages/<container>-py3.X/`, and every later session and batch job of the image sees them.',
+    'Packages in `~/.local` (made for the login nodes\' Python) are not used inside the container, so they cannot break it.',
+    'Your own conda environments and venvs in `~/.conda/envs`, `~/miniforge3/envs`, `~/miniconda3/envs`, `~/micromamba/envs`, `~/venvs` or `~/.venvs` appear as kernels when they contain `ipykernel` and their Python runs in the container; they run inside the same container, with the same GPUs. Kernels an environment carries (such as R\'s IRkernel) appear too. The session\'s output.log names any environment it could not use, and why.',
+  ],
+  kernelsCode: '~/venvs/myenv/bin/python -m pip install ipykernel   # gives the venv ~/venvs/myenv a kernel',
+  batchTitle: 'From notebook to batch job',
+  batchIntro: 'To run a script in the same container, with the same packages and GPUs as your notebook, as a batch job (the session card shows this command for your session):',
+  linksTitle: 'Launch links',
+  linksIntro: 'These links open the form already filled in for a partition (edit the values in the link as you like; values that do not fit are named on the form):',
+} as const;
+
+/** The session card (info.md.erb): what the job itself reports (jupyter/card.json). Ruby format strings. */
+export const cardMessages = {
+  jobGpus: '%{count} (the job\'s GPUs: %{ids})',
+  timeLeft: '%{hours} h %{minutes} min',
+  imageFile: '%{image}, run from %{file}',
+  jupyterFromOverlay: 'the site\'s JupyterLab for this image\'s Python (%{dir})',
+  jupyterInstalled: 'installed for you for this image (%{dir})',
+  jupyterFromImage: 'the image\'s own',
+  idle: 'This session ends by itself after %{minutes} minute(s) without activity (no running kernel, no open JupyterLab tab), so its GPUs go back.',
+} as const;
+
+/**
+ * The completed view (completed.html.erb): why the session ended, from the record the job writes
+ * (jupyter/ended), and what to do next. Ruby format strings (`%{name}` placeholders).
+ */
+export const completedMessages = {
+  'time-limit': 'The session reached its time limit of %{hours} hour(s), and Slurm ended it.',
+  'time-limit-next': 'Launch a new session with more hours if you need them (the %{partition} partition allows up to %{maxHours}). Save your work before the time is up: what is not saved is lost.',
+  cancelled: 'The session was cancelled (Delete on its card, or scancel) before its time was up.',
+  'cancelled-next': 'Launch a new session when you need one. Notebooks you saved are where you left them.',
+  idle: 'The session ended itself after %{minutes} minute(s) without activity, so that its GPUs could go to others.',
+  'idle-next': 'Notebooks you saved are where you left them: launch a new session to go on.',
+  stopped: 'JupyterLab was shut down from its File menu.',
+  'stopped-next': 'Launch a new session when you need one.',
+  failed: 'The session stopped with an error:',
+  'failed-next': 'If the message does not say how to fix it, send the session\'s output.log to your support team.',
+  unknown: 'The session has ended.',
+  'unknown-next': 'Its output.log, in the session directory, says more.',
+  logTitle: 'From output.log',
+} as const;
+
 export const jobMessages = {
   imageMissing: 'ood-jupyter: ERROR: the container image %s does not exist or cannot be read on %s. Choose another container and launch again, or ask your support team to check the image.',
   unknownContainer: 'ood-jupyter: ERROR: this app has no container named %s (it may have been removed since you opened the form). Open the form again and choose a listed container.',

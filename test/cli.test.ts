@@ -83,7 +83,7 @@ t.test('--help for the tool and for each command', async (t) => {
 
 t.test('misuse exits non-zero with one clear line', async (t) => {
   const cases: Array<[string[], RegExp]> = [
-    [['biuld'], /^ood-jupyter: unknown command "biuld" \(commands: build, validate, batch-script, pull; see ood-jupyter --help\)$/],
+    [['biuld'], /^ood-jupyter: unknown command "biuld" \(commands: build, validate, batch-script, docs, pull; see ood-jupyter --help\)$/],
     [['build', '--ouput', 'x'], /^ood-jupyter build: Unknown option '--ouput'.*\(usage: ood-jupyter build \[--presets DIR\] \[--out DIR\]\)$/],
     [['validate', 'extra'], /^ood-jupyter validate: .*positional.*\(usage: /],
     [['validate', '--presets', '/nonexistent/presets'], /site\.yml:1 cannot be read \(ENOENT\)/],
@@ -146,4 +146,24 @@ t.test('--help lists batch-script and pull', async (t) => {
   const result = await run(['--help']);
   t.match(result.stdout, /batch-script +print an sbatch script/);
   t.match(result.stdout, /pull +pull the presets' docker:\/\/ and oras:\/\/ images/);
+});
+
+t.test('docs writes the researchers\' page as Markdown and HTML; the committed page for the bundled presets is current', async (t) => {
+  const cwd = await mkdtemp(join(tmpdir(), 'ood-jupyter-docs-'));
+  t.teardown(() => rm(cwd, { recursive: true, force: true }));
+  const result = await run(['docs', '--out', join(cwd, 'guide.md')]);
+  t.equal(result.exitCode, 0, result.stderr);
+  const md = await readFile(join(cwd, 'guide.md'), 'utf8');
+  const html = await readFile(join(cwd, 'guide.html'), 'utf8');
+  // The bundled presets' partitions, by hand.
+  t.match(md, '| GPU (A100) (`gpu`) | 1–4 a100 | 1–64 | 1–480 GB | 1–8 h | 60 min | Data science (CPU), PyTorch 2.5 (CUDA 12.4), TensorFlow 2.17 (GPU) |');
+  t.match(md, '| CPU only (`cpu`) | none | 1–32 | 1–250 GB | 1–24 h | never | Data science (CPU), PyTorch 2.5 (CUDA 12.4) |');
+  t.match(md, '<https://ondemand.example.edu/pun/sys/dashboard/batch_connect/sys/jupyter-apptainer/session_contexts/new?slurm_partition=gpu-large&container=pytorch&num_gpus=2&bc_num_hours=4>');
+  t.match(html, '<a href="https://ondemand.example.edu/pun/sys/dashboard/batch_connect/sys/jupyter-apptainer/session_contexts/new?slurm_partition=cpu&amp;container=datascience&amp;bc_num_hours=4">');
+  t.match(html, '<td>CPU only (<code>cpu</code>)</td>');
+  t.equal(await readFile(join(repoRoot, 'docs/user-guide.md'), 'utf8'), md, 'docs/user-guide.md is what docs writes for form-presets/ (rebuild it: ood-jupyter docs --out docs/user-guide)');
+  t.equal(await readFile(join(repoRoot, 'docs/user-guide.html'), 'utf8'), html, 'and docs/user-guide.html');
+  const missing = await run(['docs']);
+  t.equal(missing.exitCode, 2);
+  t.match(missing.stderr, /--out FILE is required/);
 });

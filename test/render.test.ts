@@ -235,3 +235,29 @@ t.test('the session card gives the batch-script command for the same environment
   t.match(listed.infoMd, "- **The same environment as a batch job:** ood-jupyter batch-script --partition gpu --container pytorch --gpus 2 --cores 8 --mem 32 --hours 4 --workdir /scratch/a&#92; b&#92;&#39;s -- python3 your&#95;script.py &gt; job.sh &amp;&amp; sbatch job.sh\n");
   t.notMatch(own.infoMd, /batch-script/, 'not for an own image (batch-script takes container presets)');
 });
+
+t.test('the session card shows what the job reported: its GPUs, time left, image, JupyterLab, kernels, package directory, idle limit', async (t) => {
+  const app = await builtApp();
+  t.teardown(app.cleanup);
+  const staged = join(app.workDir, 'staged-card');
+  await mkdir(join(staged, 'jupyter'), { recursive: true });
+  // As before.sh writes it (write_session_facts), by hand here.
+  await (await import('node:fs/promises')).writeFile(join(staged, 'jupyter/card.json'), JSON.stringify({
+    gpus: '2,3', image: 'docker://tensorflow/tensorflow:2.17.0-gpu', image_file: '/project/containers/cache/ab12.sif', jupyter_from: 'overlay',
+    jupyter_dir: '/project/containers/jupyter-overlays/python3.11', package_dir: '/home/alice/.local/share/ood-jupyter/packages/tensorflow-py3.11',
+    kernels: ['Python 3 (TensorFlow 2.17 (GPU))', 'Python 3.11 (conda: <b>x</b>)'], idle_minutes: 30,
+  }));
+  const views = await renderViews(app.appDir, {
+    stagedRoot: staged, jobId: '9', info: { wallclockTime: 1800, wallclockLimit: 7200 }, connection: { host: 'gpu01', port: 1, password: 'x' },
+    userContext: { slurm_partition: 'gpu', container: 'tensorflow', num_gpus: '2', num_cores: '8', memory_gb: '32', bc_num_hours: '2', working_dir: '', extra_binds: '' },
+  });
+  t.equal(views.infoError, null);
+  const lines = (views.infoMd ?? '').split('\n');
+  t.ok(lines.includes('- **GPUs:** 2 (the job&#39;s GPUs: 2,3)'), views.infoMd ?? '');
+  t.ok(lines.includes('- **Time left:** 1 h 30 min'));
+  t.ok(lines.includes('- **Image:** docker://tensorflow/tensorflow:2.17.0-gpu, run from /project/containers/cache/ab12.sif'));
+  t.ok(lines.includes('- **JupyterLab:** the site&#39;s JupyterLab for this image&#39;s Python (/project/containers/jupyter-overlays/python3.11)'));
+  t.ok(lines.includes('- **Kernels:** Python 3 (TensorFlow 2.17 (GPU)); Python 3.11 (conda: &lt;b&gt;x&lt;/b&gt;)'), 'names HTML-escaped');
+  t.ok(lines.includes('- **`pip install` goes to:** /home/alice/.local/share/ood-jupyter/packages/tensorflow-py3.11'));
+  t.ok(lines.includes('- This session ends by itself after 30 minute(s) without activity (no running kernel, no open JupyterLab tab), so its GPUs go back.'));
+});

@@ -243,3 +243,14 @@ t.test('python_environment: ~/.local hidden by default; a site that turns it off
   t.notMatch(shown.stdout, /PYTHONNOUSERSITE/);
   t.match(shown.stdout, new RegExp(`^KERNEL=${pkg}/lib/python3\\.12/site-packages:${join(dir, 'home-env')}/\\.local/lib/python3\\.12/site-packages$`, 'm'));
 });
+
+t.test('ended_by_signal tells a time limit from a cancel by the job\'s start and limit (squeue: a stub function)', async (t) => {
+  const at = (startAgo: number, limit: string) => bash(`squeue() { echo "$(date -d @$(( $(date +%s) - ${startAgo} )) +%Y-%m-%dT%H:%M:%S) ${limit}"; }; ended_by_signal`, { SLURM_JOB_ID: '7' });
+  t.equal((await at(3600, '1:00:00')).stdout, 'time-limit', 'an hour into a 1-hour job');
+  t.equal((await at(600, '1:00:00')).stdout, 'cancelled', '10 minutes into it');
+  t.equal((await at(61, '1:00')).stdout, 'time-limit', 'a limit of one minute (minutes:seconds)');
+  t.equal((await at(90000, '1-01:00:00')).stdout, 'time-limit', 'days-hours:minutes:seconds');
+  t.equal((await at(60, 'UNLIMITED')).stdout, 'cancelled', 'no limit: a cancel');
+  const env = await bash('squeue() { return 1; }; ended_by_signal', { SLURM_JOB_START_TIME: String(Math.floor(Date.now() / 1000) - 120), SLURM_JOB_END_TIME: String(Math.floor(Date.now() / 1000) - 5) });
+  t.equal(env.stdout, 'time-limit', 'without squeue: the job\'s own SLURM_JOB_START_TIME and SLURM_JOB_END_TIME');
+});

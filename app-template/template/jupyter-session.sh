@@ -33,10 +33,70 @@ fail() {
   exit 1
 }
 
-# report_failure FORMAT ARGS...: the one line a broken session prints, noted for after.sh.
+# report_failure FORMAT ARGS...: the one line a broken session prints, noted for after.sh and,
+# with the line, for the completed view.
 report_failure() {
   say "$@"
   mkdir -p "${failure_note%/*}" && : >"$failure_note"
+  # shellcheck disable=SC2059 # the format is one of the app's own messages
+  record_end failed "$(printf "$@")"
+}
+
+# Why the session ended, for completed.html.erb: jupyter/ended holds a reason (failed, time-limit,
+# cancelled, idle, stopped) on its first line and what the researcher should read on the second.
+session_end_record=${session_end_record:-"$PWD/jupyter/ended"}
+
+# record_end REASON [DETAIL]: note why the session ends (the first reason noted stays).
+record_end() {
+  [[ -s $session_end_record && $session_end_record != /dev/null ]] && return 0
+  mkdir -p "${session_end_record%/*}" 2>/dev/null
+  printf '%s\n%s\n' "$1" "${2:-}" >"$session_end_record" 2>/dev/null
+  return 0
+}
+
+# ended_by_signal: time-limit when the job has run for its whole time limit (Slurm signals it then),
+# else cancelled (scancel, or Delete on the session card). The start and the limit are asked from
+# Slurm (a limit changed since the start counts), else taken from the job's environment.
+ended_by_signal() {
+  local start='' limit='' days=0 a b c seconds=''
+  read -r start limit < <(squeue -h -j "${SLURM_JOB_ID:-}" -o '%S %l' 2>/dev/null)
+  start=$(date -d "$start" +%s 2>/dev/null) || start=''
+  if [[ -n $start && $limit =~ ^([0-9]+-)?[0-9:]+$ ]]; then
+    [[ $limit == *-* ]] && days=${limit%%-*} limit=${limit#*-}
+    IFS=: read -r a b c <<<"$limit"
+    if [[ -n $c ]]; then seconds=$((10#$a * 3600 + 10#$b * 60 + 10#$c))
+    elif [[ -n $b ]]; then seconds=$((10#$a * 60 + 10#$b))
+    else seconds=$((10#$a * 60)); fi
+    seconds=$((seconds + 10#$days * 86400))
+  elif [[ ${SLURM_JOB_START_TIME:-} =~ ^[0-9]+$ && ${SLURM_JOB_END_TIME:-} =~ ^[0-9]+$ ]]; then
+    start=$SLURM_JOB_START_TIME
+    seconds=$((SLURM_JOB_END_TIME - SLURM_JOB_START_TIME))
+  fi
+  if [[ -n $seconds ]] && (($(date +%s) >= start + seconds - 15)); then
+    printf 'time-limit\n'
+  else
+    printf 'cancelled\n'
+  fi
+}
+
+# record_jupyter_exit STATUS SIGNALLED LOG: why JupyterLab stopped, from its exit and its log.
+record_jupyter_exit() {
+  local status=$1 signalled=$2 log=$3
+  if ((signalled || status >= 128)); then
+    # slurmstepd writes why into the job's output ("*** JOB N ON node CANCELLED AT … DUE TO TIME
+    # LIMIT ***"); without that line, the job's start and limit decide.
+    if tail -n 200 "$log" 2>/dev/null | grep -q 'CANCELLED AT .* DUE TO TIME LIMIT'; then
+      record_end time-limit
+    elif tail -n 200 "$log" 2>/dev/null | grep -q '\*\*\* JOB [0-9]* ON .* CANCELLED AT '; then
+      record_end cancelled
+    else
+      record_end "$(ended_by_signal)"
+    fi
+  elif ((status == 0)) && tail -n 200 "$log" 2>/dev/null | grep -q 'No kernels for [0-9]* seconds; shutting down'; then
+    record_end idle "$idle_minutes"
+  elif ((status == 0)); then
+    record_end stopped
+  fi
 }
 
 # Make the site's `module` command usable in this shell. OOD's job runs bash with the researcher's
@@ -443,6 +503,7 @@ choose_jupyter() {
   if [[ -z $py_version ]]; then
     fail "$msg_no_python" "$image_ref"
   fi
+  jupyter_source=image
   jupyter_usable && return 0
   lacking=$(missing_parts)
   minor=$py_minor
@@ -453,6 +514,7 @@ choose_jupyter() {
     if jupyter_usable; then
       say "$msg_using_overlay" "$lacking" "$minor" "$overlay"
       jupyter_overlay=$overlay
+      jupyter_source=overlay
       return 0
     fi
     say "$msg_overlay_unusable" "$overlay" "$(missing_parts)"
@@ -460,6 +522,7 @@ choose_jupyter() {
   fi
   if ((user_install)); then
     user_install_jupyter "$image_slug" "$lacking"
+    jupyter_source=installed
     return 0
   fi
   write_definition_file
@@ -701,6 +764,9 @@ jupyter_environment() {
     "JUPYTERLAB_SETTINGS_DIR=$HOME/.jupyter/lab/user-settings"
     "JUPYTERLAB_WORKSPACES_DIR=$HOME/.jupyter/lab/workspaces"
   )
+  # The job's own limits for jupyter-resource-usage (where an image has it), not the node's.
+  [[ ${SLURM_MEM_PER_NODE:-} =~ ^[0-9]+$ ]] && jupyter_env+=("MEM_LIMIT=$((SLURM_MEM_PER_NODE * 1024 * 1024))")
+  [[ ${SLURM_CPUS_PER_TASK:-} =~ ^[0-9]+$ ]] && jupyter_env+=("CPU_LIMIT=$SLURM_CPUS_PER_TASK")
   if [[ -n $jupyter_overlay ]]; then
     jupyter_env+=(
       "PYTHONPATH=$jupyter_overlay/site-packages"
@@ -747,18 +813,40 @@ run_batch_command() {
     "$runtime" exec "${runtime_args[@]}" "$image_path" "$@"
 }
 
+# write_session_facts FILE: what the session card (info.md.erb) shows beyond the form's values, as
+# JSON: the GPUs the job got, the image and where JupyterLab came from, the kernels, where
+# `pip install` goes, and the idle limit.
+write_session_facts() {
+  local name kernels=''
+  for name in "${kernel_names[@]}"; do
+    kernels+="${kernels:+, }$(json_string "$name")"
+  done
+  cat >"$1" <<FACTS
+{
+  "gpus": $(json_string "${SLURM_JOB_GPUS:-${CUDA_VISIBLE_DEVICES:-}}"),
+  "image": $(json_string "$image_ref"),
+  "image_file": $(json_string "$image_path"),
+  "jupyter_from": $(json_string "${jupyter_source:-image}"),
+  "jupyter_dir": $(json_string "$jupyter_overlay"),
+  "package_dir": $(json_string "$package_dir"),
+  "kernels": [${kernels}],
+  "idle_minutes": ${idle_minutes:-0}
+}
+FACTS
+}
+
 # save_launch FILE: what before.sh decided, as bash that script.sh sources.
 save_launch() {
   declare -p image_path image_id runtime_args jupyter_overlay package_dir package_site \
     py_executable py_minor kernel_names >"$1"
 }
 
-# write_jupyter_config FILE HOST PORT PASSWORD BASE_URL ORIGINS_JSON: this session's Jupyter Server
-# configuration. The password is kept only as a salted hash, the file is written under umask 077
+# write_jupyter_config FILE HOST PORT PASSWORD BASE_URL ORIGINS_JSON [IDLE_MINUTES]: this session's
+# Jupyter Server configuration. The password is kept only as a salted hash, the file is written under umask 077
 # (in a subshell, so the caller's umask stays), and printf is a builtin and sha256sum reads stdin:
 # the password appears in no process's command line.
 write_jupyter_config() {
-  local file=$1 host=$2 port=$3 password=$4 base_url=$5 origins_json=$6
+  local file=$1 host=$2 port=$3 password=$4 base_url=$5 origins_json=$6 idle_seconds=$((${7:-0} * 60))
   (
     umask 077
     salt=$(create_passwd 16)
@@ -815,6 +903,18 @@ c.ServerApp.terminado_settings = {"shell_command": command}
 # Compute nodes often have no network: no news feed, no update check from jupyter.org.
 c.LabApp.news_url = None
 c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"
+
+# Idle sessions end themselves (the partition's idleMinutes; 0 = never): kernels and terminals idle
+# that long are stopped, then JupyterLab shuts down once nothing has happened for that long, so the
+# job ends and its GPUs go back.
+idle_seconds = ${idle_seconds}
+if idle_seconds > 0:
+    c.MappingKernelManager.cull_idle_timeout = idle_seconds
+    c.MappingKernelManager.cull_interval = min(60, idle_seconds)
+    c.MappingKernelManager.cull_connected = True
+    c.TerminalManager.cull_inactive_timeout = idle_seconds
+    c.TerminalManager.cull_interval = min(60, idle_seconds)
+    c.ServerApp.shutdown_no_activity_timeout = idle_seconds
 CONFIG
   )
   # The announcements plugin asks every researcher whether to fetch Jupyter news: switched off.

@@ -128,6 +128,11 @@ export const partitionSchema = z.object({
   /** Container names this partition offers; `all` (the default) offers every container. */
   containers: z.union([z.literal('all'), z.array(z.string()).min(1)]).default('all'),
   defaultContainer: z.string().optional(),
+  /**
+   * End a session after this many minutes without activity (kernels idle, no browser tab, no terminal),
+   * so its GPUs go back: idle kernels are culled, then JupyterLab shuts down. 0 (the default) never does.
+   */
+  idleMinutes: wholeNumber('idleMinutes').max(10080, { error: 'must be at most 10080 (a week)' }).default(0),
 }).strict();
 
 const imageReference = z.string().refine(

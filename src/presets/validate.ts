@@ -23,6 +23,8 @@ export interface ValidPartition {
   hours: Bounds;
   cores: Bounds & { maxPerGpu: number | null };
   sbatchArgs: string[];
+  /** Minutes without activity before the session ends itself; 0 = never. */
+  idleMinutes: number;
   /** Allowed container names, in form order. */
   containers: string[];
   defaultContainer: string;
@@ -155,7 +157,7 @@ function resolvePartition(
   return {
     name: file.name, source: file.displayPath, label: preset.label, description: preset.description, cluster,
     gpus, memoryGb: bounds('memoryGb', preset.memoryGb, 1), hours: bounds('hours', preset.hours, 1), cores,
-    sbatchArgs: preset.sbatchArgs, containers: allowed, defaultContainer,
+    sbatchArgs: preset.sbatchArgs, containers: allowed, defaultContainer, idleMinutes: preset.idleMinutes,
   };
 }
 

@@ -131,7 +131,7 @@ export function batchScript(plan: AppPlan, files: RenderedFile[], request: Batch
     `working_dir=${bashWord(request.workingDir ?? '')}`,
     "extra_binds=''",
     '# Failures are reported in the job\'s output, with no session directory to note them in.',
-    'failure_note=/dev/null',
+    'failure_note=/dev/null session_end_record=/dev/null',
     '',
     '# The app\'s messages (template/messages.sh), verbatim.',
     file(files, 'template/messages.sh').replace(/^# shellcheck shell=bash.*\n/m, ''),
@@ -153,7 +153,7 @@ export function pullProgram(plan: AppPlan, files: RenderedFile[]): { script: str
   const images = plan.containers.filter((c) => /^(docker|oras):\/\//.test(c.image));
   const script = [
     ...siteSettings(plan),
-    'failure_note=/dev/null',
+    'failure_note=/dev/null session_end_record=/dev/null',
     'gpu_count=0 extra_binds=\'\' container_binds=() container_env=() container_setup=() container_gpu_setup=()',
     file(files, 'template/messages.sh'),
     file(files, 'template/jupyter-session.sh'),

@@ -9,7 +9,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AppPlan } from '../plan.js';
 import { ATTRIBUTE_IDS } from '../plan.js';
-import { formMessages, jobMessages, submitMessages } from '../messages.js';
+import { cardMessages, completedMessages, formMessages, jobMessages, submitMessages } from '../messages.js';
 import { containerDirectives, partitionDirectives } from './form-directives.js';
 import { formScriptData, submitChecks } from './submit-checks.js';
 import { bashWord, erbLiteral, jsonTable, jsonValue } from './quote.js';
@@ -51,7 +51,7 @@ function templateData(plan: AppPlan) {
   return {
     plan,
     ids: ATTRIBUTE_IDS,
-    messages: { submit: submitMessages, job: jobMessages },
+    messages: { submit: submitMessages, job: jobMessages, completed: completedMessages, card: cardMessages },
     bash: bashWord,
     json: jsonValue,
     jsonTable,

@@ -84,6 +84,8 @@ export interface ViewsRequest {
   clusterId?: string;
   /** Job state for `info.status` (default "running"). */
   status?: string;
+  /** What the scheduler reports of the job (`info`): seconds run and allowed, node names. */
+  info?: { wallclockTime?: number; wallclockLimit?: number; nodes?: string[] };
 }
 
 export interface ViewsResult {
