@@ -913,23 +913,13 @@ mkdir -p "$jupyter_dir/config" "$jupyter_dir/data/kernels" "$jupyter_dir/runtime
 # Kernel connection files hold their own keys: Jupyter's runtime directory stays private.
 chmod 700 "$jupyter_dir/runtime"
 
-# Site set-up (site.yml runtime.setup), then the container's own (containers/*.yml setup, and
-# gpuSetup when GPUs were asked for): the exported environment reaches script.sh.
-run_site_setup "\${site_setup[@]}" "\${container_setup[@]}"
-if ((gpu_count > 0)); then
-  run_site_setup "\${container_gpu_setup[@]}"
-fi
-if ! command -v "$runtime" >/dev/null 2>&1; then
-  fail "$msg_runtime_missing" "$runtime" "$(hostname)"
-fi
+# The site's and the container's set-up lines, in the job's shell: the environment they export
+# reaches script.sh.
+prepare_runtime
 
 # The image: a .sif as it is, a registry URI pulled once into the image cache. The pull happens
 # here, before the start timeout (after.sh) begins.
-image_ref=$image
-resolve_image "$image_ref"
-# A researcher's own image gets a package directory named after it.
-[[ -n $image_slug ]] || image_slug=$(own_image_slug "$image_ref")
-assemble_runtime_args
+prepare_image
 
 # JupyterLab and ipykernel from the image, the site's overlay or a per-user install, else one line.
 choose_jupyter "$image_slug"
@@ -1182,6 +1172,18 @@ run_site_setup() {
   done
 }
 
+# prepare_runtime: the site's set-up lines (site.yml runtime.setup), then the container's own
+# (containers/*.yml setup, and gpuSetup when GPUs were asked for); then the runtime must be there.
+prepare_runtime() {
+  run_site_setup "\${site_setup[@]}" "\${container_setup[@]}"
+  if ((gpu_count > 0)); then
+    run_site_setup "\${container_gpu_setup[@]}"
+  fi
+  if ! command -v "$runtime" >/dev/null 2>&1; then
+    fail "$msg_runtime_missing" "$runtime" "$(hostname)"
+  fi
+}
+
 # choose_port HOST: set \`port\` to a free port on HOST (OOD's find_port), or end the job with one
 # line (an empty port would otherwise become a syntax error in the Python configuration).
 choose_port() {
@@ -1273,6 +1275,29 @@ resolve_image() {
     *)
       fail "$msg_unknown_container" "$container"
       ;;
+  esac
+}
+
+# prepare_image: the image of settings.sh's \`image\` (image_ref), found or pulled (image_path,
+# image_id), the name of its package directory (image_slug) and the runtime arguments.
+prepare_image() {
+  image_ref=$image
+  resolve_image "$image_ref"
+  # A researcher's own image gets a package directory named after it.
+  [[ -n $image_slug ]] || image_slug=$(own_image_slug "$image_ref")
+  assemble_runtime_args
+}
+
+# enter_working_dir DIR: cd into DIR (empty: stay) and bind it into the container, unless it is in
+# the home directory (there already); bind paths cannot carry "," or ":".
+enter_working_dir() {
+  if [[ -n $1 ]] && ! cd -- "$1"; then
+    fail "$msg_working_dir_missing" "$1"
+  fi
+  case "$PWD/" in
+    "$HOME"/*) ;;
+    *[,:]*) fail "$msg_working_dir_unbindable" "$PWD" ;;
+    *) runtime_args+=(--bind "$PWD") ;;
   esac
 }
 
@@ -1832,17 +1857,8 @@ jupyter_environment() {
 # container gives its notebook kernel: the same image (pulled once), binds, --nv, package directory
 # and PYTHONPATH. \`ood-jupyter batch-script\` writes a job script that ends with this.
 run_batch_command() {
-  run_site_setup "\${site_setup[@]}" "\${container_setup[@]}"
-  if ((gpu_count > 0)); then
-    run_site_setup "\${container_gpu_setup[@]}"
-  fi
-  if ! command -v "$runtime" >/dev/null 2>&1; then
-    fail "$msg_runtime_missing" "$runtime" "$(hostname)"
-  fi
-  image_ref=$image
-  resolve_image "$image_ref"
-  [[ -n $image_slug ]] || image_slug=$(own_image_slug "$image_ref")
-  assemble_runtime_args
+  prepare_runtime
+  prepare_image
   probe_python
   [[ -n $py_version ]] || fail "$msg_no_python" "$image_ref"
   # The site overlay a session of this image uses (its packages are on the kernel's PYTHONPATH).
@@ -1852,14 +1868,7 @@ run_batch_command() {
     runtime_args+=(--bind "$jupyter_overlay:$jupyter_overlay:ro")
   fi
   prepare_package_dir "$image_slug"
-  if [[ -n $working_dir ]] && ! cd -- "$working_dir"; then
-    fail "$msg_working_dir_missing" "$working_dir"
-  fi
-  case "$PWD/" in
-    "$HOME"/*) ;;
-    *[,:]*) fail "$msg_working_dir_unbindable" "$PWD" ;;
-    *) runtime_args+=(--bind "$PWD") ;;
-  esac
+  enter_working_dir "$working_dir"
   python_environment
   with_environment "\${python_env[@]}" "PYTHONPATH=$kernel_pythonpath" -- \\
     "$runtime" exec "\${runtime_args[@]}" "$image_path" "$@"
@@ -2067,21 +2076,8 @@ if ! command -v "$runtime" >/dev/null 2>&1; then
   fail "$msg_runtime_missing" "$runtime" "$(hostname)"
 fi
 
-if [[ -z "$working_dir" ]]; then
-  working_dir=$HOME
-fi
-if ! cd -- "$working_dir"; then
-  fail "$msg_working_dir_missing" "$working_dir"
-fi
-# The home directory is in the container already; a working directory elsewhere must be bound,
-# and bind paths cannot carry "," or ":".
-case "$PWD/" in
-  "$HOME"/*) ;;
-  *[,:]*)
-    fail "$msg_working_dir_unbindable" "$PWD" ;;
-  *)
-    runtime_args+=(--bind "$PWD") ;;
-esac
+# The working directory (the home directory unless one was chosen), bound where it must be.
+enter_working_dir "\${working_dir:-$HOME}"
 
 jupyter_environment "$session_dir"
 # Slurm's SIGTERM (the time limit, or a cancel) reaches JupyterLab too; noted here, so the completed
