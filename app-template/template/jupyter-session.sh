@@ -525,6 +525,14 @@ missing_parts() {
   printf '%s\n' "${parts[*]}" | sed 's/,/, /g; s/\(.*\), /\1 and /'
 }
 
+# site_overlay MINOR: print the site's overlay directory for Python MINOR (3.12…), or fail if the
+# site has none for that version (python.overlays).
+site_overlay() {
+  local overlay=${overlays_dir:+$overlays_dir/python$1}
+  [[ -n $overlay && -d $overlay/site-packages ]] || return 1
+  printf '%s\n' "$overlay"
+}
+
 # choose_jupyter IMAGE_SLUG: where this session's JupyterLab and ipykernel come from, in order:
 #   1. the image itself;
 #   2. the site's overlay for the image's Python version (site.yml python.overlays);
@@ -542,8 +550,7 @@ choose_jupyter() {
   jupyter_usable && return 0
   lacking=$(missing_parts)
   minor=$py_minor
-  overlay=${overlays_dir:+$overlays_dir/python$minor}
-  if [[ -n $overlay && -d $overlay/site-packages ]]; then
+  if overlay=$(site_overlay "$minor"); then
     runtime_args+=(--bind "$overlay:$overlay:ro")
     probe_python "$overlay"
     if jupyter_usable; then
@@ -821,8 +828,7 @@ run_batch_command() {
   [[ -n $py_version ]] || fail "$msg_no_python" "$image_ref"
   # The site overlay a session of this image uses (its packages are on the kernel's PYTHONPATH).
   jupyter_overlay=''
-  if ! jupyter_usable && [[ -n $overlays_dir && -d $overlays_dir/python$py_minor/site-packages ]]; then
-    jupyter_overlay=$overlays_dir/python$py_minor
+  if ! jupyter_usable && jupyter_overlay=$(site_overlay "$py_minor"); then
     runtime_args+=(--bind "$jupyter_overlay:$jupyter_overlay:ro")
   fi
   prepare_package_dir "$image_slug"
