@@ -125,6 +125,7 @@ export const jobMessages = {
   portTimeout: 'ood-jupyter: ERROR: JupyterLab did not start listening on port %s within %s seconds. The lines above may say why; launch again, or send this log to your support team.',
   jupyterNotRunning: 'ood-jupyter: ERROR: JupyterLab ended before it was ready. The lines above say why.',
   siteSetupFailed: 'ood-jupyter: ERROR: the site set-up command "%s" failed on %s. Please send this log to your support team.',
+  portTaken: 'ood-jupyter: another process took port %s before JupyterLab could; starting it on another port.',
   noFreePort: 'ood-jupyter: ERROR: no free port for JupyterLab on %s. Launch again; if it happens again, send this log to your support team.',
   noPortTool: 'ood-jupyter: ERROR: %s has none of the tools the job uses to see whether JupyterLab listens (nc, lsof, bash /dev/tcp or python3). Please tell your support team.',
 } as const;

@@ -40,36 +40,85 @@ t.test('choose_port: an empty answer from find_port ends the job with one line, 
 });
 
 t.test('wait_for_jupyter', async (t) => {
-  // Stubs of OOD's job-script helpers: clean_up ends the shell, port_used answers as told.
-  const stubs = 'clean_up() { echo "clean_up $1"; exit "$1"; };';
+  // Stubs of OOD's job-script helpers: clean_up ends the shell, port_used answers as told. The
+  // server file is the one Jupyter Server writes in its runtime directory once a port is its own.
+  const stubs = 'clean_up() { echo "clean_up $1"; exit "$1"; }; mkdir -p rt;';
+  const serverFile = (port: number) => `printf '{\\n  "pid": 7,\\n  "port": ${port},\\n  "url": "x"\\n}' >rt/jpserver-7.json;`;
   await t.test('no tool to test the port: one line, at once, not two lines a loop for the whole timeout', async (t) => {
-    const run = await bash(`${stubs} port_used() { echo call >>calls; return 127; }; wait_for_jupyter node1 4000 60`);
+    const run = await bash(`${stubs} ${serverFile(4000)} port_used() { echo call >>calls; return 127; }; wait_for_jupyter node1 4000 rt 60`);
     t.equal(run.exitCode, 1);
     t.same(errorLines(run.output), [errorLines(run.output)[0]], run.output);
     t.match(run.output, /^ood-jupyter: ERROR: \S+ has none of the tools the job uses to see whether JupyterLab listens/m);
     t.equal((await readFile(join(run.session, 'calls'), 'utf8')).trim().split('\n').length, 1, 'asked once');
   });
   await t.test('time is measured: a port check that takes 2 s still ends a 3 s timeout after 2 checks', async (t) => {
-    const run = await bash(`${stubs} port_used() { echo call >>calls; sleep 2; return 1; }; wait_for_jupyter node1 4000 3`);
+    const run = await bash(`${stubs} ${serverFile(4000)} port_used() { echo call >>calls; sleep 2; return 1; }; wait_for_jupyter node1 4000 rt 3`);
     t.equal(run.exitCode, 1);
     t.match(run.output, /^ood-jupyter: ERROR: JupyterLab did not start listening on port 4000 within 3 seconds/m);
     t.equal((await readFile(join(run.session, 'calls'), 'utf8')).trim().split('\n').length, 2);
   });
   await t.test('script.sh already said why it failed: no second line', async (t) => {
-    const run = await bash(`${stubs} port_used() { return 1; }; (report_failure "$msg_no_python" /x.sif); sleep 0 & wait; wait_for_jupyter node1 4000 30 999999`);
+    const run = await bash(`${stubs} port_used() { return 1; }; (report_failure "$msg_no_python" /x.sif); sleep 0 & wait; wait_for_jupyter node1 4000 rt 30 999999`);
     t.equal(run.exitCode, 1);
     t.equal(errorLines(run.output).length, 1, run.output);
     t.match(run.output, /has no python3 that runs/);
   });
   await t.test('script.sh died without a word: one line saying so', async (t) => {
-    const run = await bash(`${stubs} port_used() { return 1; }; wait_for_jupyter node1 4000 30 999999`);
+    const run = await bash(`${stubs} port_used() { return 1; }; wait_for_jupyter node1 4000 rt 30 999999`);
     t.same(errorLines(run.output), ['ood-jupyter: ERROR: JupyterLab ended before it was ready. The lines above say why.']);
   });
-  await t.test('listening: returns at once', async (t) => {
-    const run = await bash(`${stubs} port_used() { [[ $1 == node1:4000 ]]; }; wait_for_jupyter node1 4000 30 && echo ready`);
+  await t.test('listening, with its server file: returns at once', async (t) => {
+    const run = await bash(`${stubs} ${serverFile(4000)} port_used() { [[ $1 == node1:4000 ]]; }; port=4000; wait_for_jupyter node1 4000 rt 30 && echo "ready port=$port"`);
     t.equal(run.exitCode, 0);
-    t.match(run.stdout, /^ready$/m);
+    t.match(run.stdout, /^ready port=4000$/m);
   });
+  await t.test('another process answering on the port is not JupyterLab: no server file, no "ready"', async (t) => {
+    // The race seen in CI: a process took the port after find_port; the port accepted connections,
+    // after.sh said "listening", and JupyterLab then ended on "port N is not available".
+    const run = await bash(`${stubs} port_used() { return 0; }; wait_for_jupyter node1 4000 rt 1 && echo ready`);
+    t.equal(run.exitCode, 1);
+    t.notMatch(run.stdout, /ready/);
+    t.match(run.output, /^ood-jupyter: ERROR: JupyterLab did not start listening on port 4000 within 1 seconds/m);
+  });
+  await t.test('JupyterLab on another port than before.sh chose (script.sh moved it): port becomes that one', async (t) => {
+    const run = await bash(`${stubs} ${serverFile(4321)} port_used() { [[ $1 == node1:4321 ]]; }; port=4000; wait_for_jupyter node1 4000 rt 30 && echo "ready port=$port"`);
+    t.equal(run.exitCode, 0, run.output);
+    t.match(run.stdout, /^ready port=4321$/m);
+  });
+  await t.test('a server file caught half-written names no port yet', async (t) => {
+    const run = await bash(`${stubs} printf '{\\n  "pid": 7,\\n  "port": 43' >rt/jpserver-7.json; jupyter_server_port rt; echo "status $?"`);
+    t.match(run.stdout, /^status 1$/m);
+  });
+});
+
+t.test('run_jupyterlab: a port taken before JupyterLab binds it means a new port and one more start, not a failed session', async (t) => {
+  // STUB runtime: plays JupyterLab as Jupyter Server 2.15 ends when its port is taken (its own
+  // sentence), then as a JupyterLab that starts. The job's output is output.log, as under Slurm.
+  const runtime = `runtime=apptainer; runtime_args=(--nv); image_path=/x.sif; jupyter_env=(A=1); host=node1; port=4000;
+    find_port() { echo 4999; };
+    apptainer() { echo "apptainer OOD_JUPYTER_PORT=$OOD_JUPYTER_PORT $*" >>calls;
+      if [[ $OOD_JUPYTER_PORT == 4000 ]]; then echo "[C 2026-12-02 ServerApp] ERROR: the Jupyter server could not be started because port 4000 is not available."; return 1; fi
+      echo "[I ServerApp] Jupyter Server is running at: http://node1:$OOD_JUPYTER_PORT/"; return "\${EXIT_WITH:-0}"; };
+    exec >>output.log 2>&1;`;
+  const moved = await bash(`${runtime} run_jupyterlab "$PWD"; echo "status $? port=$port"`);
+  const log = await readFile(join(moved.session, 'output.log'), 'utf8');
+  const calls = (await readFile(join(moved.session, 'calls'), 'utf8')).trim().split('\n');
+  t.match(log, /^status 0 port=4999$/m);
+  t.equal(calls.length, 2, 'started twice');
+  t.match(calls[0], /^apptainer OOD_JUPYTER_PORT=4000 exec --nv \/x\.sif python3 -s -m jupyterlab --config=\S+\/jupyter\/config\/jupyter_server_config\.py$/);
+  t.match(calls[1], /^apptainer OOD_JUPYTER_PORT=4999 exec --nv \/x\.sif python3 -s -m jupyterlab/);
+  t.match(log, /^ood-jupyter: another process took port 4000 before JupyterLab could; starting it on another port\.$/m);
+  t.same(errorLines(log), [], 'no error line: the session starts');
+
+  // Any other failure is JupyterLab's own: returned as it is, no second start.
+  const failing = await bash(`${runtime} port=4100; EXIT_WITH=1 run_jupyterlab "$PWD"; echo "status $?"`);
+  t.match(await readFile(join(failing.session, 'output.log'), 'utf8'), /^status 1$/m);
+  t.equal((await readFile(join(failing.session, 'calls'), 'utf8')).trim().split('\n').length, 1, 'started once');
+
+  // A port taken every time: three starts, then JupyterLab's own status (script.sh reports it once).
+  const always = await bash(`${runtime} find_port() { echo 4000; }; run_jupyterlab "$PWD"; echo "status $?"`);
+  t.match(await readFile(join(always.session, 'output.log'), 'utf8'), /^status 1$/m);
+  t.equal((await readFile(join(always.session, 'calls'), 'utf8')).trim().split('\n').length, 3, 'three starts at most');
 });
 
 t.test('run_site_setup and ensure_module_command', async (t) => {

@@ -146,7 +146,9 @@ t.test('a whole job under the OOD wrapper, runtime replaced by the recording stu
     t.ok(hashed, 'the password is stored as a salted sha256 hash');
     if (hashed) t.equal(createHash('sha256').update(password + hashed[1]).digest('hex'), hashed[2], 'and the hash is of this password');
     t.match(settings, /c\.IdentityProvider\.token = ""/, 'no token is printed to output.log');
-    t.match(settings, /c\.ServerApp\.base_url = "\/node\/[^/]+\/\d+\/"/);
+    const port = /port: (\d+)/.exec(connection)?.[1];
+    t.match(settings, new RegExp(`^port = int\\(os\\.environ\\.get\\("OOD_JUPYTER_PORT"\\) or ${port}\\)$`, 'm'), 'the port of connection.yml, unless script.sh moves it');
+    t.match(settings, /^c\.ServerApp\.base_url = "\/node\/[^/"]+\/%d\/" % port$/m, 'the base URL follows the port');
     t.match(settings, /c\.ServerApp\.port_retries = 0/);
     t.notMatch(settings, /disable_check_xsrf|allow_origin =/, 'XSRF protection is not turned off, and no origin is allowed wholesale');
     t.match(settings, /^c\.ServerApp\.allow_origin_pat = .*\["https:\/\/ondemand\.example\.edu"\]\)$/m, 'exactly the portal origins of site.yml are allowed');

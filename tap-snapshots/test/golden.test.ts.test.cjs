@@ -875,12 +875,13 @@ exports[`test/golden.test.ts > TAP > bundled presets render to the reviewed snap
 # waiting here until JupyterLab listens means the session card says "Running" only once the
 # Connect button works.
 # shellcheck shell=bash
-# host, port and SCRIPT_PID come from OOD's job script and before.sh; jupyter_start_timeout and
-# wait_for_jupyter from settings.sh and jupyter-session.sh (sourced by before.sh).
+# host and SCRIPT_PID come from OOD's job script, port and jupyter_dir from before.sh,
+# jupyter_start_timeout and wait_for_jupyter from settings.sh and jupyter-session.sh.
 # shellcheck disable=SC2154
 
-echo "ood-jupyter: waiting for JupyterLab on \${host}:\${port}"
-wait_for_jupyter "$host" "$port" "$jupyter_start_timeout" "\${SCRIPT_PID:-}"
+echo "ood-jupyter: waiting for JupyterLab on \${host}"
+# port becomes the one JupyterLab got (script.sh chooses another if a process took this one first).
+wait_for_jupyter "$host" "$port" "$jupyter_dir/runtime" "$jupyter_start_timeout" "\${SCRIPT_PID:-}"
 echo "ood-jupyter: JupyterLab is listening on \${host}:\${port}"
 
 `
@@ -933,7 +934,7 @@ write_kernels "$jupyter_dir/data/kernels" "$kernel_label"
 choose_port "$host"
 password=$(create_passwd 32)
 write_jupyter_config "$jupyter_dir/config/jupyter_server_config.py" "$host" "$port" "$password" \\
-  "/\${proxy_prefix}/\${host}/\${port}/" "$portal_origins_json" "$idle_minutes"
+  "/\${proxy_prefix}/\${host}/" "$portal_origins_json" "$idle_minutes"
 save_launch "$jupyter_dir/launch.sh"
 write_session_facts "$jupyter_dir/card.json"
 
@@ -1860,6 +1861,28 @@ jupyter_environment() {
   fi
 }
 
+# run_jupyterlab SESSION_DIR: run the session's JupyterLab in the container until it ends; returns
+# its exit status. The port before.sh chose was free then, but another process (another session's
+# kernel, say) may bind it before JupyterLab does, which then ends at once: "port N is not
+# available". Then a new port is chosen and JupyterLab starts again, twice at most; after.sh learns
+# the port from JupyterLab's server file. python3 -m jupyterlab: many images (Debian's JupyterLab
+# among them) have no \`jupyter\` command.
+run_jupyterlab() {
+  local session_dir=$1 log=$1/output.log attempt status seen
+  for attempt in 1 2 3; do
+    seen=$(stat -c %s "$log" 2>/dev/null) || seen=0
+    with_environment "\${jupyter_env[@]}" "OOD_JUPYTER_PORT=$port" -- "$runtime" exec "\${runtime_args[@]}" \\
+      "$image_path" python3 -s -m jupyterlab --config="$session_dir/jupyter/config/jupyter_server_config.py"
+    status=$?
+    if ((status == 1 && attempt < 3)) && tail -c +$((seen + 1)) "$log" 2>/dev/null | grep -q "port $port is not available"; then
+      say "$msg_port_taken" "$port"
+      choose_port "$host"
+      continue
+    fi
+    return "$status"
+  done
+}
+
 # run_batch_command COMMAND...: run COMMAND as a batch job in the environment a session of this
 # container gives its notebook kernel: the same image (pulled once), binds, --nv, package directory
 # and PYTHONPATH. \`ood-jupyter batch-script\` writes a job script that ends with this.
@@ -1908,12 +1931,12 @@ save_launch() {
     py_executable py_minor kernel_names >"$1"
 }
 
-# write_jupyter_config FILE HOST PORT PASSWORD BASE_URL ORIGINS_JSON [IDLE_MINUTES]: this session's
-# Jupyter Server configuration. The password is kept only as a salted hash, the file is written under umask 077
+# write_jupyter_config FILE HOST PORT PASSWORD PROXY_BASE ORIGINS_JSON [IDLE_MINUTES]: this session's
+# Jupyter Server configuration; its base URL is PROXY_BASE (/node/HOST/) followed by the port. The password is kept only as a salted hash, the file is written under umask 077
 # (in a subshell, so the caller's umask stays), and printf is a builtin and sha256sum reads stdin:
 # the password appears in no process's command line.
 write_jupyter_config() {
-  local file=$1 host=$2 port=$3 password=$4 base_url=$5 origins_json=$6 idle_seconds=$((\${7:-0} * 60))
+  local file=$1 host=$2 port=$3 password=$4 proxy_base=$5 origins_json=$6 idle_seconds=$((\${7:-0} * 60))
   (
     umask 077
     salt=$(create_passwd 16)
@@ -1938,10 +1961,13 @@ class ConnectButtonLogin(LoginFormHandler):
 
 # Only the address the portal connects to: not every interface of the node.
 c.ServerApp.ip = "\${host}"
-c.ServerApp.port = \${port}
-# Never move to another port: connection.yml (and so the Connect button) names this one.
+# The port before.sh chose, or the one script.sh chose instead after another process took it first
+# (run_jupyterlab). The portal's URL of the session names the port, and so does the base URL.
+port = int(os.environ.get("OOD_JUPYTER_PORT") or \${port})
+c.ServerApp.port = port
+# Never move to another port by itself: the base URL would no longer match it.
 c.ServerApp.port_retries = 0
-c.ServerApp.base_url = "\${base_url}"
+c.ServerApp.base_url = "\${proxy_base}%d/" % port
 c.ServerApp.open_browser = False
 # Requests arrive through Open OnDemand's proxy, under the proxy's host name.
 c.ServerApp.allow_remote_access = True
@@ -1990,25 +2016,41 @@ CONFIG
     >"\${file%/*}/labconfig/page_config.json"
 }
 
-# wait_for_jupyter HOST PORT TIMEOUT [PID]: return once HOST:PORT accepts connections; end the job
-# with one line if PID (script.sh) dies first, if TIMEOUT seconds pass, or if this node has none of
-# the tools OOD's port_used tries. Time is measured, not counted in slices.
+# jupyter_server_port RUNTIME_DIR: the port this session's JupyterLab has taken, from the server
+# file it writes once the port is its own (RUNTIME_DIR/jpserver-PID.json); nothing before that.
+jupyter_server_port() {
+  local file
+  for file in "$1"/jpserver-*.json; do
+    # The comma: a file read while it is being written never yields a cut-off number.
+    [[ -f $file && $(<"$file") =~ \\"port\\":\\ *([0-9]+), ]] && printf '%s\\n' "\${BASH_REMATCH[1]}" && return 0
+  done
+  return 1
+}
+
+# wait_for_jupyter HOST PORT RUNTIME_DIR TIMEOUT [PID]: return once this session's JupyterLab
+# listens, with \`port\` set to its port (the one before.sh chose, or the one script.sh chose after
+# another process took that one). A port that merely accepts connections may be that other
+# process's: JupyterLab's own server file says which port is ours. Ends the job with one line if
+# PID (script.sh) dies first, if TIMEOUT seconds pass, or if this node has none of the tools OOD's
+# port_used tries. Time is measured, not counted in slices.
 wait_for_jupyter() {
-  local host=$1 port=$2 timeout=$3 pid=\${4:-} start=$SECONDS status
+  local host=$1 asked=$2 runtime=$3 timeout=$4 pid=\${5:-} start=$SECONDS ours status
   while :; do
-    port_used "\${host}:\${port}"
-    status=$?
-    case $status in
-      0) return 0 ;;
-      127) say "$msg_no_port_tool" "$(hostname)"; clean_up 1 ;;
-    esac
+    if ours=$(jupyter_server_port "$runtime"); then
+      port_used "\${host}:\${ours}"
+      status=$?
+      case $status in
+        0) port=$ours; return 0 ;;
+        127) say "$msg_no_port_tool" "$(hostname)"; clean_up 1 ;;
+      esac
+    fi
     if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
       # script.sh has said why, unless it could not (killed, or a crash of the runtime itself).
       [[ -e $failure_note ]] || say "$msg_jupyter_not_running"
       clean_up 1
     fi
     if ((SECONDS - start >= timeout)); then
-      say "$msg_port_timeout" "$port" "$timeout"
+      say "$msg_port_timeout" "\${ours:-$asked}" "$timeout"
       clean_up 1
     fi
     sleep 0.5
@@ -2050,6 +2092,7 @@ msg_jupyter_exited='ood-jupyter: ERROR: JupyterLab stopped with exit status %s. 
 msg_port_timeout='ood-jupyter: ERROR: JupyterLab did not start listening on port %s within %s seconds. The lines above may say why; launch again, or send this log to your support team.'
 msg_jupyter_not_running='ood-jupyter: ERROR: JupyterLab ended before it was ready. The lines above say why.'
 msg_site_setup_failed='ood-jupyter: ERROR: the site set-up command "%s" failed on %s. Please send this log to your support team.'
+msg_port_taken='ood-jupyter: another process took port %s before JupyterLab could; starting it on another port.'
 msg_no_free_port='ood-jupyter: ERROR: no free port for JupyterLab on %s. Launch again; if it happens again, send this log to your support team.'
 msg_no_port_tool='ood-jupyter: ERROR: %s has none of the tools the job uses to see whether JupyterLab listens (nc, lsof, bash /dev/tcp or python3). Please tell your support team.'
 
@@ -2091,10 +2134,8 @@ jupyter_environment "$session_dir"
 signalled=0
 trap 'signalled=1' TERM INT HUP
 echo "ood-jupyter: starting JupyterLab from \${image_path} on $(hostname) in \${PWD}"
-# python3 -m jupyterlab: many images (Debian's JupyterLab among them) have no \`jupyter\` command.
 # The host's PYTHONPATH and PYTHONHOME (a loaded Python module's) never reach the container.
-with_environment "\${jupyter_env[@]}" -- "$runtime" exec "\${runtime_args[@]}" "$image_path" \\
-  python3 -s -m jupyterlab --config="$session_dir/jupyter/config/jupyter_server_config.py"
+run_jupyterlab "$session_dir"
 status=$?
 # 128+N means a signal ended it (scancel, the time limit): the job's own log says so.
 if (( status != 0 && status < 128 && ! signalled )); then

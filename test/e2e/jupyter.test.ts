@@ -156,6 +156,34 @@ t.test('two sessions of the same researcher at once both work', async (t) => {
   t.not(results[0]!.cuda, results[1]!.cuda, 'each with its own GPU');
 });
 
+t.test('a port another process takes after before.sh chose it: JupyterLab starts on another, and connection.yml names that one', async (t) => {
+  const [staged] = await stageLaunches(node, appDir, [form({ slurm_partition: 'cpu', num_gpus: '0', working_dir: '' })]);
+  const session = await submit(node, staged!);
+  t.teardown(() => node.scancel(session.jobId));
+  const config = join(session.hostRoot, 'jupyter/config/jupyter_server_config.py');
+  // before.sh's choice, read as soon as it is written: JupyterLab's container takes seconds to start.
+  const [, ip, chosen] = await waitFor('before.sh to write the Jupyter configuration', async () => {
+    const text = existsSync(config) ? await readFile(config, 'utf8') : '';
+    return /^c\.ServerApp\.ip = "([^"]+)"\n[^]*?^port = int\(os\.environ\.get\("OOD_JUPYTER_PORT"\) or (\d+)\)$/m.exec(text);
+  }, 60_000, 20);
+  // Another user's process binds that address and port first (root here), and holds it.
+  const squat = 'import socket, sys, time\ns = socket.socket()\ns.bind((sys.argv[1], int(sys.argv[2])))\ns.listen(1)\nprint("taken", flush=True)\ntime.sleep(90)';
+  const squatter = inNode(['python3', '-c', squat, ip!, chosen!], { root: true, timeout: 120_000 });
+  t.teardown(() => inNode(['pkill', '-f', 'print\\("taken"'], { root: true }));
+  const conn = await running(session).then((r) => r.conn);
+  void inNode(['pkill', '-f', 'print\\("taken"'], { root: true });
+  const squatted = await squatter;
+  t.match(squatted.stdout, /taken/, `the other process held ${ip}:${chosen} (${squatted.stderr.trim() || 'bound'})`);
+  const log = await outputLog(session);
+  t.match(log, new RegExp(`^ood-jupyter: another process took port ${chosen} before JupyterLab could; starting it on another port\\.$`, 'm'));
+  t.not(conn.port, Number(chosen), `connection.yml names the new port (${conn.port})`);
+  t.match(log, new RegExp(`^ood-jupyter: JupyterLab is listening on ${conn.host}:${conn.port}$`, 'm'));
+  t.notMatch(log, /ood-jupyter: ERROR/);
+  const login = await logIn(conn);
+  const reply = await runInKernel(login, 'python3', 'print(6 * 7)');
+  t.equal(reply.stdout.trim(), '42', 'a kernel answers behind the new port and its base URL');
+});
+
 t.test('an image with Jupyter Server 1.x: one line naming what is needed, in seconds, not after the start timeout', async (t) => {
   const [staged] = await stageLaunches(node, appDir, [form({ container: 'jupyter-server-1', slurm_partition: 'cpu', num_gpus: '0' })]);
   const session = await submit(node, staged!);

@@ -13,8 +13,12 @@
 #      The variable is required: without it the stub fails (exit 70).
 #   2. If the command runs JupyterLab (`python3 -m jupyterlab`, `jupyter lab`,
 #      `jupyter-lab`) with a `--port=N` / `--ServerApp.port=N` (or the
-#      `--port N` form, or a `--config=FILE` that sets c.ServerApp.port), it plays a fake JupyterLab that only accepts TCP
-#      connections on 0.0.0.0:N (with python3, else node), for at most
+#      `--port N` form, or a `--config=FILE` that sets c.ServerApp.port, where
+#      $OOD_JUPYTER_PORT overrides the file as in ood-jupyter's configuration),
+#      it plays a fake JupyterLab: it writes a server file
+#      $JUPYTER_RUNTIME_DIR/jpserver-PID.json naming the port (where that
+#      variable is set), as Jupyter Server does, and only accepts TCP connections
+#      on 0.0.0.0:N (with python3, else node), for at most
 #      $RECORDING_RUNTIME_LISTEN_SECONDS seconds (default 60), so a wrapper's
 #      after.sh `wait_until_port_used` can succeed. Set
 #      RECORDING_RUNTIME_LISTEN=0 to never listen.
@@ -65,7 +69,12 @@ jupyter_port() {
     case "${arg}" in
       --port=* | --ServerApp.port=*) port="${arg#*=}" ;;
       # A Jupyter config file (ood-jupyter's before.sh writes one) names the port as c.ServerApp.port = N.
-      --config=*) port=$(sed -n 's/^c\.ServerApp\.port = \([0-9][0-9]*\)$/\1/p' "${arg#*=}" 2>/dev/null) ;;
+      # ood-jupyter's reads OOD_JUPYTER_PORT first: port = int(os.environ.get("OOD_JUPYTER_PORT") or N).
+      --config=*)
+        port=${OOD_JUPYTER_PORT:-}
+        [[ -n "${port}" ]] || port=$(sed -n -e 's/^c\.ServerApp\.port = \([0-9][0-9]*\)$/\1/p' \
+          -e 's/^port = int(os\.environ\.get("OOD_JUPYTER_PORT") or \([0-9][0-9]*\))$/\1/p' "${arg#*=}" 2>/dev/null)
+        ;;
     esac
     if [[ "${previous}" == "--port" || "${previous}" == "--ServerApp.port" ]]; then port="${arg}"; fi
     previous="${arg}"
@@ -77,6 +86,9 @@ jupyter_port() {
 fake_jupyterlab() {
   local port="$1" seconds="$2"
   echo "recording-runtime (stub): fake JupyterLab listening on port ${port} for ${seconds}s" >&2
+  if [[ -n "${JUPYTER_RUNTIME_DIR:-}" ]]; then
+    printf '{\n  "pid": %s,\n  "port": %s,\n  "url": "stub"\n}' "$$" "${port}" > "${JUPYTER_RUNTIME_DIR}/jpserver-$$.json"
+  fi
   if command -v python3 > /dev/null 2>&1; then
     exec python3 -c '
 import socket, sys, time
