@@ -50,9 +50,11 @@ const TERMINAL_COMMAND = 'echo TERM-OK-$((6*7)) > term-check.txt';
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** info.md.erb's output is a Markdown list of `- **Label:** value` lines (values already HTML-escaped): enough Markdown for that. */
+/** info.md.erb's output is a Markdown list of `- **Label:** value` lines (values already HTML-escaped, a label may
+ * hold a `code` span): enough Markdown for that. */
 const infoHtml = (md: string | null) => {
-  const items = (md ?? '').split('\n').filter((l) => l.startsWith('- ')).map((l) => `<li>${l.slice(2).replace(/\*\*(.+?)\*\*/g, '<strong>$1</strong>')}</li>`);
+  const items = (md ?? '').split('\n').filter((l) => l.startsWith('- '))
+    .map((l) => `<li>${l.slice(2).replace(/\*\*(.+?)\*\*/g, '<strong>$1</strong>').replace(/`([^`]+)`/g, '<code>$1</code>')}</li>`);
   return items.length ? `<ul>${items.join('')}</ul>` : '';
 };
 

@@ -4,9 +4,11 @@
 // remembered values kept when they fit; the submit.yml.erb sentence under a wrong field and a Launch that
 // explains itself; launch links. With it on: form.js leaves the form to OOD's own script.
 import t from 'tap';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import type { Page } from 'playwright-core';
 import { buildApp } from '../../src/build.js';
 import { bundledPresets } from '../support/presets.js';
@@ -37,7 +39,7 @@ async function open(options: Parameters<typeof formPage>[1], query = ''): Promis
 
 const state = (page: Page) => page.evaluate(() => {
   const f = (id: string) => document.getElementById(`batch_connect_session_context_${id}`) as HTMLInputElement | HTMLSelectElement;
-  const shown = (id: string) => !(f(id).closest('[hidden]')) && getComputedStyle(f(id)).display !== 'none';
+  const shown = (id: string) => f(id).checkVisibility();
   const number = (id: string) => ({ value: f(id).value, min: (f(id) as HTMLInputElement).min, max: (f(id) as HTMLInputElement).max });
   return {
     gpus: { ...number('num_gpus'), shown: shown('num_gpus') }, cores: number('num_cores'), memory: number('memory_gb'), hours: number('bc_num_hours'),
@@ -105,6 +107,11 @@ t.test('a wrong value shows submit.yml.erb\'s sentence under the field, and Laun
   await page.fill(el('num_gpus'), '9');
   let s = await state(page);
   t.same(s.problems, ['num_gpus: GPUs on the GPU (A100) partition must be between 1 and 4; you asked for 9.'], 'the sentence under the field, as the researcher types');
+  // Over the field's max: the browser's own check stops the launch before any submit event.
+  await page.click('input[type="submit"]');
+  t.equal(await page.textContent('#ood_jupyter_launch_problem'),
+    'Nothing was launched: GPUs on the GPU (A100) partition must be between 1 and 4; you asked for 9. Correct it and click Launch again.',
+    'a value over the field\'s max: the same sentence above Launch, not only the browser\'s bubble');
   await page.fill(el('num_cores'), '40');
   await page.fill(el('num_gpus'), '2');
   s = await state(page);
@@ -155,4 +162,60 @@ t.test('a dashboard older than 3.1 (no #ood_config) counts as bc_dynamic_js off'
   t.teardown(() => page.close());
   await page.selectOption(el('slurm_partition'), 'cpu');
   t.equal((await state(page)).gpus.shown, false);
+});
+
+// OOD's own dynamic_forms.js, where an OOD source checkout is at hand (OOD_DASHBOARD_GIT: the git
+// directory of OSC/ondemand; the dashboard's scripts are not published as a package, so CI has none):
+// the directives form.yml writes do what they should under the real script of each release, and
+// form.js and that script together give the researcher one consistent form.
+const oodGit = process.env.OOD_DASHBOARD_GIT;
+const jquery = '/usr/share/javascript/jquery/jquery.js';
+t.test('bc_dynamic_js on, with OOD\'s own dynamic_forms.js of each release', { skip: !oodGit ? 'OOD_DASHBOARD_GIT is not set (an OSC/ondemand git directory)' : !existsSync(jquery) ? `no ${jquery} (apt-get install libjs-jquery)` : false }, async (t) => {
+  const git = (...args: string[]) => execa('git', ['--git-dir', oodGit!, ...args]).then((r) => r.stdout);
+  const tags = (await git('tag')).split('\n');
+  const latest = (prefix: string) => tags.filter((tag) => tag.startsWith(prefix) && /^v\d+\.\d+\.\d+$/.test(tag))
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true })).at(-1);
+  const refs = [...new Set([latest('v3.1.'), latest('v4.0.'), latest('v4.')].filter((r): r is string => !!r))];
+  server.addScript('/assets/jquery.js', await readFile(jquery, 'utf8'));
+  for (const ref of refs) {
+    await t.test(`OOD ${ref}`, async (t) => {
+      const modules = await Promise.all(['config', 'utils', 'dynamic_forms'].map(async (name): Promise<[string, string]> =>
+        [name, await git('show', `${ref}:apps/dashboard/app/javascript/${name}.js`)]));
+      const markup = ref.startsWith('v3.') ? 'bootstrap4' : ref.startsWith('v4.0.') ? 'bootstrap5' : 'wrapped';
+      const { page, errors } = await open({ dynamicJs: true, markup, ood: { modules, jquery: '/assets/jquery.js' } });
+      t.teardown(() => page.close());
+      await page.waitForFunction(() => (window as unknown as { jQuery?: { isReady: boolean } }).jQuery?.isReady);
+      // OOD's handlers are made in a jQuery ready callback, which jQuery runs asynchronously.
+      await page.waitForFunction(() => (document.getElementById('batch_connect_session_context_num_gpus') as HTMLInputElement).max === '4');
+      // What OOD's script makes of form.yml's directives, and what form.js adds (the sentences, Launch).
+      let s = await state(page);
+      t.same([s.gpus, s.cores, s.memory, s.hours], [
+        { value: '1', min: '1', max: '4', shown: true }, { value: '8', min: '1', max: '64' }, { value: '32', min: '1', max: '480' }, { value: '2', min: '1', max: '8' },
+      ], 'gpu at load: its limits');
+      t.same(s.offered, ['datascience', 'pytorch', 'tensorflow', 'custom']);
+      t.equal(s.customShown, false, 'no own-image field for a listed container');
+      await page.selectOption(el('slurm_partition'), 'cpu');
+      s = await state(page);
+      t.same([s.gpus.shown, s.gpus.value], [false, '0'], 'cpu: the GPU field hidden, 0 GPUs');
+      t.same([s.cores.max, s.memory.max, s.hours.max], ['32', '250', '24'], 'cpu\'s limits');
+      t.same(s.offered, ['datascience', 'pytorch', 'custom'], 'TensorFlow is not offered on cpu');
+      t.same(s.problems, [], 'no sentence for a hidden field');
+      await page.selectOption(el('slurm_partition'), 'gpu-large');
+      s = await state(page);
+      t.same([s.gpus.shown, s.gpus.max, s.memory.max], [true, '8', '1900'], 'gpu-large: GPUs again, its limits');
+      t.same(s.offered, ['pytorch', 'tensorflow', 'custom']);
+      await page.selectOption(el('container'), 'custom');
+      t.equal((await state(page)).customShown, true, 'the own-image field for "Your own image"');
+      await page.screenshot({ path: join(artifactsDir, `form-dynamic-js-on-${ref}.png`), fullPage: true });
+      await page.selectOption(el('container'), 'pytorch');
+      await page.fill(el('num_gpus'), '9');
+      s = await state(page);
+      t.same(s.problems, ['num_gpus: GPUs on the Large GPU (H100) partition must be between 1 and 8; you asked for 9.'], 'form.js\'s sentence under the field');
+      const before = server.launches.length;
+      await page.click('input[type="submit"]');
+      t.match(await page.textContent('#ood_jupyter_launch_problem'), /^Nothing was launched: GPUs on the Large GPU/, 'Launch explains itself');
+      t.equal(server.launches.length, before, 'nothing was submitted');
+      t.same(errors, []);
+    });
+  }
 });
