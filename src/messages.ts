@@ -22,15 +22,51 @@ export const submitMessages = {
   accountInvalid: 'The account may contain only letters, digits, "_", "." and "-"; "%{value}" does not.',
 } as const;
 
+/** A message with its `%{name}` placeholders filled in (the Ruby format strings' syntax). */
+export const fill = (text: string, values: Record<string, string | number>): string =>
+  text.replace(/%\{(\w+)\}/g, (whole, name: string) => (name in values ? String(values[name]) : whole));
+
+/**
+ * The form (form.yml): each field's label and help as the researcher reads them. The dashboard
+ * renders help as Markdown. `%{name}` placeholders, filled by src/render/form-text.ts.
+ */
+export const formText = {
+  labels: {
+    slurm_partition: 'Partition', container: 'Container', custom_image: 'Your own image', num_gpus: 'GPUs',
+    num_cores: 'CPU cores', memory_gb: 'Memory (GB)', bc_num_hours: 'Hours', account: 'Account',
+    working_dir: 'Working directory', extra_binds: 'Extra bind paths',
+  },
+  ownImageChoice: 'Your own image',
+  partitionHelp: 'The Slurm partition your session runs on. Limits per session:',
+  partitionLimits: '**%{label}** (`%{name}`): %{gpus}, %{cores} cores, %{memory} GB memory, %{hours} hours',
+  partitionGpus: '%{min}–%{max}%{type} GPUs',
+  partitionNoGpus: 'no GPUs',
+  partitionIdle: '; a session ends by itself after %{minutes} minutes without activity',
+  gpusOnPartition: '%{min}–%{max}%{type} GPUs per session on %{partition}.',
+  containerHelp: 'The software environment JupyterLab runs in. The list shows the containers offered on the chosen partition.',
+  containerHelpOwnImage: 'Choose "Your own image" to run an image of your own.',
+  customImageHelp: 'Used only when Container is "Your own image". It needs `python3`; JupyterLab comes from the image, or from the site when the image has none. Allowed: %{allowed}.',
+  customImagePath: 'a `.sif` file under `%{dir}/`',
+  customImageRegistry: 'a `%{scheme}://` URI',
+  gpusHelp: 'GPUs for this session (per node). The partition\'s limits are listed under Partition.',
+  coresHelp: 'CPU cores for JupyterLab and your kernels.',
+  memoryHelp: 'Memory for the whole session, in GB. A kernel that needs more is stopped by Slurm.',
+  hoursHelp: 'How long the session may run. It ends when this time is up: save your work before.',
+  accountHelp: 'The Slurm account the time is charged to.',
+  accountHelpOptional: 'The Slurm account the time is charged to (leave empty for your default account).',
+  workingDirHelp: 'The directory JupyterLab opens in. Leave empty for your home directory.',
+  extraBindsHelp: 'More host directories to mount in the container, separated by commas, e.g. `/data/lab, /data/ref:/ref:ro`.',
+  extraBindsMounted: 'Already mounted: your home directory, the working directory, %{binds}.',
+  extraBindsMountedDefault: 'Your home directory and the working directory are already mounted.',
+  connect: 'Connect to JupyterLab',
+} as const;
+
 /**
  * What form.js says on the form page: field names as submit.yml.erb names them in its sentences, and
  * the form's own notices (a launch link's values, a Launch that was stopped). `%{name}` placeholders.
  */
 export const formMessages = {
-  fieldLabels: {
-    slurm_partition: 'Partition', container: 'Container', custom_image: 'Your own image', num_gpus: 'GPUs',
-    num_cores: 'CPU cores', memory_gb: 'Memory (GB)', bc_num_hours: 'Hours', working_dir: 'Working directory',
-  },
+  fieldLabels: formText.labels,
   linkUsed: 'Filled in from the link: %{fields}.',
   linkIgnored: 'Not used from the link: %{values}.',
   linkUnknownField: 'this form has no such field',
@@ -68,6 +104,11 @@ export const docsText = {
 
 /** The session card (info.md.erb): what the job itself reports (jupyter/card.json). Ruby format strings. */
 export const cardMessages = {
+  labels: {
+    partition: 'Partition', gpus: 'GPUs', cores: 'CPU cores', memory: 'memory', timeLeft: 'Time left', container: 'Container',
+    image: 'Image', jupyter: 'JupyterLab', workingDir: 'Working directory', homeDir: 'home directory', kernels: 'Kernels',
+    pipTarget: '`pip install` goes to', batch: 'The same environment as a batch job',
+  },
   jobGpus: '%{count} (the job\'s GPUs: %{ids})',
   timeLeft: '%{hours} h %{minutes} min',
   imageFile: '%{image}, run from %{file}',
@@ -102,12 +143,12 @@ export const jobMessages = {
   unknownContainer: 'ood-jupyter: ERROR: this app has no container named %s (it may have been removed since you opened the form). Open the form again and choose a listed container.',
   runtimeMissing: 'ood-jupyter: ERROR: the container runtime "%s" is not available on %s after the site set-up commands. Please tell your support team.',
   workingDirMissing: 'ood-jupyter: ERROR: cannot enter the working directory %s (it does not exist or you cannot open it). Choose another working directory and launch again.',
-  workingDirUnbindable: 'ood-jupyter: ERROR: the working directory %s contains "," or ":", which the container runtime cannot bind. Choose or rename a directory without them.',
+  workingDirUnbindable: 'ood-jupyter: ERROR: the working directory %s contains "," or ":", which the container runtime cannot mount in the container. Choose or rename a directory without them.',
   noPython: 'ood-jupyter: ERROR: the image %s has no python3 that runs, which JupyterLab needs. Choose another container.',
   noJupyterLab: 'ood-jupyter: ERROR: the image %s lacks %s for its Python %s, and this site has no JupyterLab for that Python. A definition file for the same image with them is at %s: build it with "apptainer build jupyterlab.sif %s" on a machine with network and launch that image, or ask your support team.',
-  probed: 'ood-jupyter: probed the image %s in %s s (remembered for later sessions of this image).',
+  probed: 'ood-jupyter: checked what the image %s contains in %s s (remembered: later sessions of this image skip this).',
   usingOverlay: 'ood-jupyter: the image lacks %s; using the site\'s JupyterLab for Python %s (%s).',
-  overlayUnusable: 'ood-jupyter: the site\'s JupyterLab at %s does not work with this image (it still lacks %s); trying the next way.',
+  overlayUnusable: 'ood-jupyter: the site\'s JupyterLab at %s does not work with this image (it still lacks %s); trying the next way to get JupyterLab.',
   userInstallNoPip: 'ood-jupyter: ERROR: the image %s lacks %s and has no pip to install them with. A definition file for the same image with them is at %s: build it with "apptainer build jupyterlab.sif %s" and launch that image, or ask your support team.',
   userInstalling: 'ood-jupyter: the image lacks %s; installing JupyterLab and ipykernel for it into %s (once: later sessions of this image reuse it).',
   userInstallOffline: 'ood-jupyter: ERROR: the image %s lacks %s, and %s cannot reach the Python package index to install them. A definition file for the same image with them is at %s: build it with "apptainer build jupyterlab.sif %s" on a login node and launch that image, or ask your support team.',
@@ -122,7 +163,7 @@ export const jobMessages = {
   pullFailed: 'ood-jupyter: ERROR: could not pull %s: %s. Check the image name, or send this log to your support team.',
   cacheUnwritable: 'ood-jupyter: ERROR: cannot create %s (is your home directory full or read-only?). Free some space and launch again.',
   jupyterExited: 'ood-jupyter: ERROR: JupyterLab stopped with exit status %s. The lines above say why; fix that and launch again, or send this log to your support team.',
-  portTimeout: 'ood-jupyter: ERROR: JupyterLab did not start listening on port %s within %s seconds. The lines above may say why; launch again, or send this log to your support team.',
+  portTimeout: 'ood-jupyter: ERROR: JupyterLab was still not ready after %s seconds (on port %s). The lines above may say why; launch again, or send this log to your support team.',
   jupyterNotRunning: 'ood-jupyter: ERROR: JupyterLab ended before it was ready. The lines above say why.',
   siteSetupFailed: 'ood-jupyter: ERROR: the site set-up command "%s" failed on %s. Please send this log to your support team.',
   portTaken: 'ood-jupyter: another process took port %s before JupyterLab could; starting it on another port.',

@@ -1007,7 +1007,7 @@ wait_for_jupyter() {
       clean_up 1
     fi
     if ((SECONDS - start >= timeout)); then
-      say "$msg_port_timeout" "${ours:-$asked}" "$timeout"
+      say "$msg_port_timeout" "$timeout" "${ours:-$asked}"
       clean_up 1
     fi
     sleep 0.5

@@ -10,6 +10,7 @@
 import type { AppPlan } from '../plan.js';
 import { ATTRIBUTE_IDS } from '../plan.js';
 import { directiveToken, type ValidContainer, type ValidPartition } from '../presets/validate.js';
+import { gpusOnPartition } from './form-text.js';
 
 export type Directive = [name: string, value: string | number | boolean];
 
@@ -35,8 +36,7 @@ export function partitionDirectives(partition: ValidPartition, plan: AppPlan): D
   // OOD 4.1+ only (older dashboards ignore it; the partition's help lists every limit): the help
   // under the GPU field names this partition's own limit.
   if (plan.anyGpus && partition.gpus.max > 0) {
-    const type = partition.gpus.type ? ` ${partition.gpus.type}` : '';
-    directives.push([`data-help-${attr(ATTRIBUTE_IDS.gpus)}`, `${partition.gpus.min}–${partition.gpus.max}${type} GPUs per session on ${partition.label}.`]);
+    directives.push([`data-help-${attr(ATTRIBUTE_IDS.gpus)}`, gpusOnPartition(partition)]);
   }
   return directives;
 }

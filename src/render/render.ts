@@ -9,7 +9,8 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AppPlan } from '../plan.js';
 import { ATTRIBUTE_IDS } from '../plan.js';
-import { cardMessages, completedMessages, formMessages, jobMessages, submitMessages } from '../messages.js';
+import { cardMessages, completedMessages, formMessages, formText, jobMessages, submitMessages } from '../messages.js';
+import { formHelp } from './form-text.js';
 import { containerDirectives, partitionDirectives } from './form-directives.js';
 import { formScriptData, submitChecks } from './submit-checks.js';
 import { bashWord, erbLiteral, jsonTable, jsonValue } from './quote.js';
@@ -46,12 +47,16 @@ export async function renderApp(plan: AppPlan, templateDir = defaultTemplateDir)
   }));
 }
 
+const { labels: _cardLabels, ...cardSentences } = cardMessages;
+
 /** Everything a template may use, as `app.<name>`. */
 function templateData(plan: AppPlan) {
   return {
     plan,
     ids: ATTRIBUTE_IDS,
-    messages: { submit: submitMessages, job: jobMessages, completed: completedMessages, card: cardMessages },
+    // The card's sentences go into info.md.erb as a table; its labels are written in place.
+    messages: { submit: submitMessages, job: jobMessages, completed: completedMessages, card: cardSentences, cardLabels: cardMessages.labels },
+    form: { labels: formText.labels, ownImageChoice: formText.ownImageChoice, connect: formText.connect, help: formHelp(plan) },
     bash: bashWord,
     json: jsonValue,
     jsonTable,

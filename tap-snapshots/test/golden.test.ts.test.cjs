@@ -233,7 +233,9 @@ const presets = {
     "num_cores": "CPU cores",
     "memory_gb": "Memory (GB)",
     "bc_num_hours": "Hours",
-    "working_dir": "Working directory"
+    "account": "Account",
+    "working_dir": "Working directory",
+    "extra_binds": "Extra bind paths"
   },
   "messages": {
     "unknownPartition": "Please choose one of the listed partitions (\\"%{value}\\" is not one of them).",
@@ -263,8 +265,13 @@ const field = (id) => document.getElementById(fieldId(id));
 const ids = presets.ids;
 const numberFields = [ids.gpus, ids.cores, ids.memory, ids.hours].filter((id) => field(id));
 
-/** Bootstrap's field group around an input (OOD ≥ 3.1: <div class="mb-3">; older: .form-group). */
+/** The field group around an input: OOD 4.1+ wraps each in <div id="…_wrapper">; 4.0 has Bootstrap 5's
+ * <div class="mb-3">, 3.1 Bootstrap 4's <div class="form-group">. */
 const group = (input) => document.getElementById(\`\${input.id}_wrapper\`) || input.closest('.mb-3, .form-group') || input.parentElement;
+
+/** Whether the researcher sees INPUT: form.js hides a group with [hidden], OOD's own script with
+ * display: none (3.1, 4.0) or the class d-none (4.1 and later). */
+const visible = (input) => (input.checkVisibility ? input.checkVisibility() : input.offsetParent !== null);
 
 const format = (text, details) => text.replace(/%\\{(\\w+)\\}/g, (whole, name) => (name in details ? String(details[name]) : whole));
 
@@ -287,7 +294,7 @@ function problemWith(id) {
   if (!partition) return null;
   if (numberFields.includes(id)) {
     const input = field(id);
-    if (input.closest('[hidden]') || group(input).hidden) return null;
+    if (!visible(input)) return null;
     const label = presets.labels[id];
     const value = wholeNumber(input.value);
     if (value === null) return format(m.notWholeNumber, { field: label, value: input.value.trim() });
@@ -482,6 +489,14 @@ function start() {
     }
     event.preventDefault();
     event.stopPropagation();
+    launchBlocked(partitionSelect.form, first);
+  }, true);
+  // The browser checks min and max itself, before any submit event: a number over the partition's
+  // limit would stop at the browser's own bubble. It gets the same sentence above Launch instead.
+  partitionSelect.form.addEventListener('invalid', (event) => {
+    const first = checkAll();
+    if (!first) return; // a check of the browser's that form.js does not make: its bubble stays
+    event.preventDefault();
     launchBlocked(partitionSelect.form, first);
   }, true);
 }
@@ -2050,7 +2065,7 @@ wait_for_jupyter() {
       clean_up 1
     fi
     if ((SECONDS - start >= timeout)); then
-      say "$msg_port_timeout" "\${ours:-$asked}" "$timeout"
+      say "$msg_port_timeout" "$timeout" "\${ours:-$asked}"
       clean_up 1
     fi
     sleep 0.5
@@ -2069,12 +2084,12 @@ msg_image_missing='ood-jupyter: ERROR: the container image %s does not exist or 
 msg_unknown_container='ood-jupyter: ERROR: this app has no container named %s (it may have been removed since you opened the form). Open the form again and choose a listed container.'
 msg_runtime_missing='ood-jupyter: ERROR: the container runtime "%s" is not available on %s after the site set-up commands. Please tell your support team.'
 msg_working_dir_missing='ood-jupyter: ERROR: cannot enter the working directory %s (it does not exist or you cannot open it). Choose another working directory and launch again.'
-msg_working_dir_unbindable='ood-jupyter: ERROR: the working directory %s contains "," or ":", which the container runtime cannot bind. Choose or rename a directory without them.'
+msg_working_dir_unbindable='ood-jupyter: ERROR: the working directory %s contains "," or ":", which the container runtime cannot mount in the container. Choose or rename a directory without them.'
 msg_no_python='ood-jupyter: ERROR: the image %s has no python3 that runs, which JupyterLab needs. Choose another container.'
 msg_no_jupyter_lab='ood-jupyter: ERROR: the image %s lacks %s for its Python %s, and this site has no JupyterLab for that Python. A definition file for the same image with them is at %s: build it with "apptainer build jupyterlab.sif %s" on a machine with network and launch that image, or ask your support team.'
-msg_probed='ood-jupyter: probed the image %s in %s s (remembered for later sessions of this image).'
+msg_probed='ood-jupyter: checked what the image %s contains in %s s (remembered: later sessions of this image skip this).'
 msg_using_overlay='ood-jupyter: the image lacks %s; using the site'\\''s JupyterLab for Python %s (%s).'
-msg_overlay_unusable='ood-jupyter: the site'\\''s JupyterLab at %s does not work with this image (it still lacks %s); trying the next way.'
+msg_overlay_unusable='ood-jupyter: the site'\\''s JupyterLab at %s does not work with this image (it still lacks %s); trying the next way to get JupyterLab.'
 msg_user_install_no_pip='ood-jupyter: ERROR: the image %s lacks %s and has no pip to install them with. A definition file for the same image with them is at %s: build it with "apptainer build jupyterlab.sif %s" and launch that image, or ask your support team.'
 msg_user_installing='ood-jupyter: the image lacks %s; installing JupyterLab and ipykernel for it into %s (once: later sessions of this image reuse it).'
 msg_user_install_offline='ood-jupyter: ERROR: the image %s lacks %s, and %s cannot reach the Python package index to install them. A definition file for the same image with them is at %s: build it with "apptainer build jupyterlab.sif %s" on a login node and launch that image, or ask your support team.'
@@ -2089,7 +2104,7 @@ msg_pulled='ood-jupyter: pulled %s in %s s.'
 msg_pull_failed='ood-jupyter: ERROR: could not pull %s: %s. Check the image name, or send this log to your support team.'
 msg_cache_unwritable='ood-jupyter: ERROR: cannot create %s (is your home directory full or read-only?). Free some space and launch again.'
 msg_jupyter_exited='ood-jupyter: ERROR: JupyterLab stopped with exit status %s. The lines above say why; fix that and launch again, or send this log to your support team.'
-msg_port_timeout='ood-jupyter: ERROR: JupyterLab did not start listening on port %s within %s seconds. The lines above may say why; launch again, or send this log to your support team.'
+msg_port_timeout='ood-jupyter: ERROR: JupyterLab was still not ready after %s seconds (on port %s). The lines above may say why; launch again, or send this log to your support team.'
 msg_jupyter_not_running='ood-jupyter: ERROR: JupyterLab ended before it was ready. The lines above say why.'
 msg_site_setup_failed='ood-jupyter: ERROR: the site set-up command "%s" failed on %s. Please send this log to your support team.'
 msg_port_taken='ood-jupyter: another process took port %s before JupyterLab could; starting it on another port.'

@@ -135,7 +135,7 @@ t.test('an image with only python3 and pip, through the site overlay: JupyterLab
   const login = await running(first);
   const log = await outputLog(first);
   t.match(log, /^ood-jupyter: the image lacks JupyterLab and ipykernel; using the site's JupyterLab for Python 3\.13 \(\/opt\/ood-jupyter\/overlays\/python3\.13\)\.$/m, 'output.log says where JupyterLab comes from');
-  t.match(log, /^ood-jupyter: probed the image /m, 'the first session probes the image');
+  t.match(log, /^ood-jupyter: checked what the image \S+ contains in /m, 'the first session probes the image');
   t.same(errorLines(log), [], 'no error line');
 
   const facts = json((await runInKernel(login, 'python3', KERNEL_FACTS)).stdout);
@@ -159,7 +159,7 @@ t.test('an image with only python3 and pip, through the site overlay: JupyterLab
   const second = await launch(overlayApp, form());
   const again = await running(second);
   const secondLog = await outputLog(second);
-  t.notMatch(secondLog, /probed the image/, 'a second session of the image probes nothing (cached by image identity)');
+  t.notMatch(secondLog, /checked what the image/, 'a second session of the image probes nothing (cached by image identity)');
   const reuse = await runInKernel(again, 'python3', 'import hello_ood; print(hello_ood.GREETING)');
   t.match(reuse.stdout, /hello from the package directory/, 'the second session sees the package installed in the first');
   await stop(second);
