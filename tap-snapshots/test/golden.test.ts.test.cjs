@@ -894,10 +894,10 @@ exports[`test/golden.test.ts > TAP > bundled presets render to the reviewed snap
 # jupyter_start_timeout and wait_for_jupyter from settings.sh and jupyter-session.sh.
 # shellcheck disable=SC2154
 
-echo "ood-jupyter: waiting for JupyterLab on \${host}"
+say "$msg_waiting" "$host"
 # port becomes the one JupyterLab got (script.sh chooses another if a process took this one first).
 wait_for_jupyter "$host" "$port" "$jupyter_dir/runtime" "$jupyter_start_timeout" "\${SCRIPT_PID:-}"
-echo "ood-jupyter: JupyterLab is listening on \${host}:\${port}"
+say "$msg_listening" "$host" "$port"
 
 `
 
@@ -2107,6 +2107,9 @@ msg_jupyter_exited='ood-jupyter: ERROR: JupyterLab stopped with exit status %s. 
 msg_port_timeout='ood-jupyter: ERROR: JupyterLab was still not ready after %s seconds (on port %s). The lines above may say why; launch again, or send this log to your support team.'
 msg_jupyter_not_running='ood-jupyter: ERROR: JupyterLab ended before it was ready. The lines above say why.'
 msg_site_setup_failed='ood-jupyter: ERROR: the site set-up command "%s" failed on %s. Please send this log to your support team.'
+msg_waiting='ood-jupyter: waiting for JupyterLab on %s'
+msg_starting='ood-jupyter: starting JupyterLab from %s on %s in %s'
+msg_listening='ood-jupyter: JupyterLab is listening on %s:%s'
 msg_port_taken='ood-jupyter: another process took port %s before JupyterLab could; starting it on another port.'
 msg_no_free_port='ood-jupyter: ERROR: no free port for JupyterLab on %s. Launch again; if it happens again, send this log to your support team.'
 msg_no_port_tool='ood-jupyter: ERROR: %s has none of the tools the job uses to see whether JupyterLab listens (nc, lsof, bash /dev/tcp or python3). Please tell your support team.'
@@ -2148,7 +2151,7 @@ jupyter_environment "$session_dir"
 # view can say which it was once JupyterLab has stopped.
 signalled=0
 trap 'signalled=1' TERM INT HUP
-echo "ood-jupyter: starting JupyterLab from \${image_path} on $(hostname) in \${PWD}"
+say "$msg_starting" "$image_path" "$(hostname)" "$PWD"
 # The host's PYTHONPATH and PYTHONHOME (a loaded Python module's) never reach the container.
 run_jupyterlab "$session_dir"
 status=$?
