@@ -109,7 +109,7 @@ export const cardMessages = {
     image: 'Image', jupyter: 'JupyterLab', workingDir: 'Working directory', homeDir: 'home directory', kernels: 'Kernels',
     pipTarget: '`pip install` goes to', batch: 'The same environment as a batch job',
   },
-  jobGpus: '%{count} (the job\'s GPUs: %{ids})',
+  jobGpus: '%{count} (on its node: GPU %{ids})',
   timeLeft: '%{hours} h %{minutes} min',
   imageFile: '%{image}, run from %{file}',
   jupyterFromOverlay: 'the site\'s JupyterLab for this image\'s Python (%{dir})',

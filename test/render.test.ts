@@ -253,7 +253,7 @@ t.test('the session card shows what the job reported: its GPUs, time left, image
   });
   t.equal(views.infoError, null);
   const lines = (views.infoMd ?? '').split('\n');
-  t.ok(lines.includes('- **GPUs:** 2 (the job&#39;s GPUs: 2,3)'), views.infoMd ?? '');
+  t.ok(lines.includes('- **GPUs:** 2 (on its node: GPU 2,3)'), views.infoMd ?? '');
   t.ok(lines.includes('- **Time left:** 1 h 30 min'));
   t.ok(lines.includes('- **Image:** docker://tensorflow/tensorflow:2.17.0-gpu, run from /project/containers/cache/ab12.sif'));
   t.ok(lines.includes('- **JupyterLab:** the site&#39;s JupyterLab for this image&#39;s Python (/project/containers/jupyter-overlays/python3.11)'));

@@ -273,6 +273,9 @@ const group = (input) => document.getElementById(\`\${input.id}_wrapper\`) || in
  * display: none (3.1, 4.0) or the class d-none (4.1 and later). */
 const visible = (input) => (input.checkVisibility ? input.checkVisibility() : input.offsetParent !== null);
 
+/** A sentence inside parentheses, without its own full stop. */
+const sentence = (text) => text.replace(/\\.$/, '');
+
 const format = (text, details) => text.replace(/%\\{(\\w+)\\}/g, (whole, name) => (name in details ? String(details[name]) : whole));
 
 const config = document.getElementById('ood_config');
@@ -366,11 +369,15 @@ function show(id, message) {
 
 const checked = () => [ids.partition, ids.container, ids.customImage, ...numberFields, ids.workingDir].filter((id) => field(id));
 
+// Whether Launch was clicked: an own-image field still empty is an error only from then on.
+let launchTried = false;
+
 function checkAll() {
   let first = null;
   for (const id of checked()) {
     const problem = problemWith(id);
-    show(id, problem);
+    const notYet = id === ids.customImage && !launchTried && field(id).value.trim() === '';
+    show(id, notYet ? null : problem);
     if (problem && !first) first = id;
   }
   return first;
@@ -423,7 +430,7 @@ function applyLink() {
     if (input.tagName === 'SELECT') {
       const option = Array.from(input.options).find((o) => o.value === value && !o.disabled);
       if (!option) {
-        ignored.push(\`\${presets.labels[id]} "\${value}" (\${format(id === ids.partition ? presets.messages.unknownPartition : presets.messages.unknownContainer, { value })})\`);
+        ignored.push(\`\${presets.labels[id]} "\${value}" (\${sentence(format(id === ids.partition ? presets.messages.unknownPartition : presets.messages.unknownContainer, { value }))})\`);
         continue;
       }
     }
@@ -433,7 +440,7 @@ function applyLink() {
     if (problem) {
       input.value = before;
       input.dispatchEvent(new Event('change', { bubbles: true }));
-      ignored.push(\`\${presets.labels[id]} "\${value}" (\${problem})\`);
+      ignored.push(\`\${presets.labels[id]} "\${value}" (\${sentence(problem)})\`);
     } else {
       used.push(presets.labels[id]);
     }
@@ -481,6 +488,7 @@ function start() {
   checkAll();
   // Capture: runs before the dashboard's own submit handlers, and stops only a launch that would fail.
   partitionSelect.form.addEventListener('submit', (event) => {
+    launchTried = true;
     const first = checkAll();
     if (!first) {
       const summary = document.getElementById('ood_jupyter_launch_problem');
@@ -494,6 +502,7 @@ function start() {
   // The browser checks min and max itself, before any submit event: a number over the partition's
   // limit would stop at the browser's own bubble. It gets the same sentence above Launch instead.
   partitionSelect.form.addEventListener('invalid', (event) => {
+    launchTried = true;
     const first = checkAll();
     if (!first) return; // a check of the browser's that form.js does not make: its bubble stays
     event.preventDefault();
@@ -686,7 +695,7 @@ exports[`test/golden.test.ts > TAP > bundled presets render to the reviewed snap
   # where JupyterLab came from, the kernels and the package directory.
   messages = JSON.parse(<<~'MESSAGES')
     {
-      "jobGpus": "%{count} (the job's GPUs: %{ids})",
+      "jobGpus": "%{count} (on its node: GPU %{ids})",
       "timeLeft": "%{hours} h %{minutes} min",
       "imageFile": "%{image}, run from %{file}",
       "jupyterFromOverlay": "the site's JupyterLab for this image's Python (%{dir})",

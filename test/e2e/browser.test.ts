@@ -115,7 +115,7 @@ for (const mode of preserveHostCases) {
     const timings: string[] = [];
     const mark = (() => { let last = Date.now(); return (what: string) => { const now = Date.now(); timings.push(`${what} ${now - last}`); last = now; }; })();
     const shots: string[] = [];
-    const shot = async (page: Page, name: string) => { shots.push(await screenshot(page, `${mode.label}-${name}`)); };
+    const shot = async (page: Page, name: string, selector?: string) => { shots.push(await screenshot(page, `${mode.label}-${name}`, selector)); };
 
     const portal: Portal = await startPortal({ preserveHost: mode.preserveHost });
     t.teardown(() => portal.stop());
@@ -147,12 +147,14 @@ for (const mode of preserveHostCases) {
     const labPath = `/node/${conn.host}/${conn.port}/`;
 
     // Both cards: the real one, and one whose form carries a wrong password.
+    const times = await node.jobTimes(session.jobId);
     const [views, wrongViews] = await Promise.all([
-      renderViews(appDir, { stagedRoot: session.hostRoot, jobId: session.jobId }),
+      renderViews(appDir, { stagedRoot: session.hostRoot, jobId: session.jobId, ...(times ? { info: times } : {}) }),
       renderViews(appDir, { stagedRoot: session.hostRoot, jobId: session.jobId, connection: { host: conn.host, port: conn.port, password: 'not-the-password' } }),
     ]);
     t.ok(views.ok && views.viewHtml, `view.html.erb renders${views.viewError ? `: ${views.viewError}` : ''}`);
     t.ok(wrongViews.ok && wrongViews.viewHtml, 'and with a wrong password too');
+    t.match(views.infoMd, /^- \*\*Time left:\*\* 0 h 5\d min$/m, `the card's time left, from the job's squeue times (${JSON.stringify(times)})`);
     const cardFile = `session-${session.jobId}.html`;
     const wrongCardFile = `session-${session.jobId}-wrong-password.html`;
     await writeFile(join(portal.cardDir, cardFile), cardPage({ session, conn, infoMd: views.infoMd, viewHtml: views.viewHtml ?? '' }));
@@ -189,7 +191,7 @@ for (const mode of preserveHostCases) {
     });
     const connect = card.getByRole('button', { name: 'Connect to JupyterLab' });
     await step('finding the Connect button', card, () => connect.waitFor({ state: 'visible', timeout: 10_000 }));
-    await shot(card, 'card');
+    await shot(card, 'card', 'main');
 
     // Connect: a new tab that POSTs the password to JupyterLab's login page and lands in JupyterLab.
     const connectedAt = Date.now();

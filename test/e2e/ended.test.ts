@@ -56,7 +56,7 @@ async function completed(s: Session, name: string): Promise<string> {
       <div style="border:1px solid #ccc;border-radius:4px"><div style="background:#eee;padding:.5rem">JupyterLab (${s.jobId}) — Completed</div>
       <div style="padding:.5rem">${html}</div></div></body></html>`);
     await mkdir(artifactsDir, { recursive: true });
-    await page.screenshot({ path: join(artifactsDir, `completed-${name}.png`), fullPage: true });
+    await page.locator('body > div').screenshot({ path: join(artifactsDir, `completed-${name}.png`) });
     await browser.close();
   }
   return html.replace(/\s+/g, ' ');
@@ -77,7 +77,7 @@ t.test('a session that reaches its time limit, and one cancelled at the same tim
   // The running session's card: what the job itself reported (its GPU, kernels, package directory).
   const card = await renderViews(appDir, { stagedRoot: limited.hostRoot, jobId: limited.jobId, info: { wallclockTime: 300, wallclockLimit: 3600 } });
   t.equal(card.infoError, null);
-  t.match(card.infoMd, /^- \*\*GPUs:\*\* 1 \(the job&#39;s GPUs: [01]\)$/m, 'the GPU the job got');
+  t.match(card.infoMd, /^- \*\*GPUs:\*\* 1 \(on its node: GPU [01]\)$/m, 'the GPU the job got');
   t.match(card.infoMd, /^- \*\*Time left:\*\* 0 h 55 min$/m);
   t.match(card.infoMd, /^- \*\*JupyterLab:\*\* the image&#39;s own$/m);
   t.match(card.infoMd, /^- \*\*Kernels:\*\* Python 3 \(Debian JupyterLab\)$/m);

@@ -84,8 +84,14 @@ t.test('bc_dynamic_js off: each partition sets its limits, defaults, GPU field a
   t.equal(s.memory.value, '32', 'a value over the new partition\'s limit becomes its default');
 
   await page.selectOption(el('container'), 'custom');
-  t.equal((await state(page)).customShown, true, 'the own-image field appears for "Your own image"');
+  s = await state(page);
+  t.equal(s.customShown, true, 'the own-image field appears for "Your own image"');
+  t.same(s.problems, [], 'empty, it is not an error yet: the researcher has not typed anything');
   await page.screenshot({ path: join(artifactsDir, 'form-dynamic-js-off.png'), fullPage: true });
+  const before = server.launches.length;
+  await page.click('input[type="submit"]');
+  t.match((await state(page)).problems, [/^custom_image: Please enter your container image \(a \.sif file under \/project\/containers\/, /], 'after Launch it is');
+  t.equal(server.launches.length, before, 'nothing was launched');
   t.same(errors, [], 'no script error');
 });
 
@@ -136,14 +142,14 @@ t.test('a launch link fills the form with what fits and says what it did not use
   const s = await state(page);
   t.same([s.gpus.value, s.container, s.hours.value], ['6', 'tensorflow', '12'], 'partition, GPUs, container and hours from the link');
   t.equal(s.memory.value, '32', 'memory 5000 does not fit gpu-large: the value it had stays');
-  t.equal(s.notice, 'Filled in from the link: Partition, Container, GPUs, Hours. Not used from the link: Memory (GB) "5000" (Memory (GB) on the Large GPU (H100) partition must be between 1 and 1900; you asked for 5000.); "colour" (this form has no such field); "extra_binds" (extra bind paths are never taken from a link).');
+  t.equal(s.notice, 'Filled in from the link: Partition, Container, GPUs, Hours. Not used from the link: Memory (GB) "5000" (Memory (GB) on the Large GPU (H100) partition must be between 1 and 1900; you asked for 5000); "colour" (this form has no such field); "extra_binds" (extra bind paths are never taken from a link).');
   await page.screenshot({ path: join(artifactsDir, 'form-launch-link.png'), fullPage: true });
   t.same(errors, []);
 
   const bad = await open({ dynamicJs: false }, '?slurm_partition=nowhere&container=pytorch');
   t.teardown(() => bad.page.close());
   const b = await state(bad.page);
-  t.match(b.notice, /^Filled in from the link: Container\. Not used from the link: Partition "nowhere" \(Please choose one of the listed partitions \("nowhere" is not one of them\)\.\)\.$/);
+  t.match(b.notice, /^Filled in from the link: Container\. Not used from the link: Partition "nowhere" \(Please choose one of the listed partitions \("nowhere" is not one of them\)\)\.$/);
 });
 
 t.test('bc_dynamic_js on: form.js leaves limits, hiding and containers to OOD\'s own script', async (t) => {

@@ -128,10 +128,11 @@ export async function newResearcher(browser: Browser, credentials: { origin: str
   };
 }
 
-/** Screenshot into test/e2e/artifacts/<name>.png; returns the path. */
-export async function screenshot(page: Page, name: string): Promise<string> {
+/** Screenshot into test/e2e/artifacts/<name>.png (only the element SELECTOR, if given); returns the path. */
+export async function screenshot(page: Page, name: string, selector?: string): Promise<string> {
   await mkdir(artifactsDir, { recursive: true });
   const path = join(artifactsDir, `${name}.png`);
-  await page.screenshot({ path, fullPage: false });
+  if (selector) await page.locator(selector).screenshot({ path });
+  else await page.screenshot({ path, fullPage: false });
   return path;
 }

@@ -57,6 +57,18 @@ export class TestNode {
     return result.exitCode === 0 ? result.stdout.trim() : '';
   }
 
+  /** The job's time used and time limit in seconds, as the dashboard's Slurm adapter reads them from squeue. */
+  async jobTimes(jobId: string): Promise<{ wallclockTime: number; wallclockLimit: number } | null> {
+    const result = await inNode(['squeue', '-h', '-j', jobId, '-o', '%M|%l']);
+    const [used, limit] = result.stdout.trim().split('|');
+    const seconds = (text = '') => {
+      const match = /^(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)$/.exec(text.trim());
+      return match ? ((Number(match[1] ?? 0) * 24 + Number(match[2] ?? 0)) * 60 + Number(match[3])) * 60 + Number(match[4]) : null;
+    };
+    const [t, l] = [seconds(used), seconds(limit)];
+    return t === null || l === null ? null : { wallclockTime: t, wallclockLimit: l };
+  }
+
   async userJobs(): Promise<string[]> {
     const result = await inNode(['squeue', '-h', '-u', this.status.user, '-o', '%i']);
     return result.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
