@@ -303,3 +303,15 @@ t.test('ended_by_signal tells a time limit from a cancel by the job\'s start and
   const env = await bash('squeue() { return 1; }; ended_by_signal', { SLURM_JOB_START_TIME: String(Math.floor(Date.now() / 1000) - 120), SLURM_JOB_END_TIME: String(Math.floor(Date.now() / 1000) - 5) });
   t.equal(env.stdout, 'time-limit', 'without squeue: the job\'s own SLURM_JOB_START_TIME and SLURM_JOB_END_TIME');
 });
+
+t.test('record_jupyter_exit waits a moment for slurmstepd\'s line, which may come after JupyterLab stopped', async (t) => {
+  // squeue: a stub that would call it a cancel (10 minutes into a 1-hour job); slurmstepd's own line says otherwise.
+  const squeue = 'squeue() { echo "$(date -d @$(( $(date +%s) - 600 )) +%Y-%m-%dT%H:%M:%S) 1:00:00"; };';
+  const late = (line: string) => bash(`${squeue} session_end_record=$PWD/ended; : >output.log;
+    (sleep 1; echo "slurmstepd: error: *** JOB 7 ON vm ${line} ***" >>output.log) &
+    record_jupyter_exit 143 1 output.log; wait; head -n 1 ended`, { SLURM_JOB_ID: '7' });
+  t.equal((await late('CANCELLED AT 2026-12-02T20:00:00 DUE TO TIME LIMIT')).stdout, 'time-limit', 'the time limit, said a second late');
+  t.equal((await late('CANCELLED AT 2026-12-02T20:00:00')).stdout, 'cancelled', 'a cancel, said a second late');
+  const none = await bash(`${squeue} session_end_record=$PWD/ended; : >output.log; record_jupyter_exit 143 1 output.log; head -n 1 ended`, { SLURM_JOB_ID: '7' });
+  t.equal(none.stdout, 'cancelled', 'no line at all: the job\'s start and limit decide');
+});

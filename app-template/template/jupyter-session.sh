@@ -84,14 +84,19 @@ record_jupyter_exit() {
   local status=$1 signalled=$2 log=$3
   if ((signalled || status >= 128)); then
     # slurmstepd writes why into the job's output ("*** JOB N ON node CANCELLED AT … DUE TO TIME
-    # LIMIT ***"); without that line, the job's start and limit decide.
-    if tail -n 200 "$log" 2>/dev/null | grep -q 'CANCELLED AT .* DUE TO TIME LIMIT'; then
-      record_end time-limit
-    elif tail -n 200 "$log" 2>/dev/null | grep -q '\*\*\* JOB [0-9]* ON .* CANCELLED AT '; then
-      record_end cancelled
-    else
-      record_end "$(ended_by_signal)"
-    fi
+    # LIMIT ***"), not always before JupyterLab has stopped: it is waited for a few seconds (Slurm
+    # allows KillWait, 30 s by default, between its SIGTERM and its SIGKILL). Without that line, the
+    # job's start and limit decide.
+    local line='' _
+    for _ in 1 2 3 4 5 6; do
+      line=$(tail -n 200 "$log" 2>/dev/null | grep -m 1 '\*\*\* JOB [0-9]* ON .* CANCELLED AT ') && break
+      sleep 0.5
+    done
+    case $line in
+      *'DUE TO TIME LIMIT'*) record_end time-limit ;;
+      ?*) record_end cancelled ;;
+      *) record_end "$(ended_by_signal)" ;;
+    esac
   elif ((status == 0)) && tail -n 200 "$log" 2>/dev/null | grep -q 'No kernels for [0-9]* seconds; shutting down'; then
     record_end idle "$idle_minutes"
   elif ((status == 0)); then
