@@ -11,6 +11,7 @@ import { docsHtml, docsMarkdown } from './render/docs.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { formatProblem, PresetError } from './presets/problems.js';
+import { jsonSchemaFiles, presetKinds } from './presets/json-schema.js';
 
 const bundledPresets = relative(process.cwd(), fileURLToPath(new URL('../form-presets/', import.meta.url))) || '.';
 const defaultOut = 'build/jupyter-apptainer';
@@ -116,6 +117,27 @@ const commands: Record<string, Command> = {
       await writeFile(`${base}.md`, docsMarkdown(plan));
       await writeFile(`${base}.html`, docsHtml(plan));
       console.log(`Wrote ${base}.md and ${base}.html`);
+      return 0;
+    },
+  },
+  schema: {
+    summary: 'write the JSON Schema of each preset file, for editors that validate and complete YAML',
+    usage: 'ood-jupyter schema [--out DIR]',
+    details: [
+      '  --out DIR      where site.schema.json, partition.schema.json and container.schema.json are',
+      '                 written (default: ./schema)',
+      '',
+      '  A preset file whose first line is, for example,',
+      `    ${'# yaml-language-server: $schema=' + presetKinds.partition.fromPreset}`,
+      '  is checked and completed while typing by editors with a YAML language server (VS Code\'s',
+      '  YAML extension, Neovim, Emacs). `ood-jupyter validate` still has the last word.',
+    ].join('\n'),
+    options: { out: { type: 'string', default: 'schema' } },
+    async run({ out }) {
+      await mkdir(String(out), { recursive: true });
+      const files = jsonSchemaFiles();
+      for (const { file, content } of files) await writeFile(`${String(out)}/${file}`, content);
+      console.log(`Wrote ${files.map((f) => `${String(out)}/${f.file}`).join(', ')}`);
       return 0;
     },
   },

@@ -83,7 +83,7 @@ t.test('--help for the tool and for each command', async (t) => {
 
 t.test('misuse exits non-zero with one clear line', async (t) => {
   const cases: Array<[string[], RegExp]> = [
-    [['biuld'], /^ood-jupyter: unknown command "biuld" \(commands: build, validate, batch-script, docs, pull; see ood-jupyter --help\)$/],
+    [['biuld'], /^ood-jupyter: unknown command "biuld" \(commands: build, validate, batch-script, docs, schema, pull; see ood-jupyter --help\)$/],
     [['build', '--ouput', 'x'], /^ood-jupyter build: Unknown option '--ouput'.*\(usage: ood-jupyter build \[--presets DIR\] \[--out DIR\]\)$/],
     [['validate', 'extra'], /^ood-jupyter validate: .*positional.*\(usage: /],
     [['validate', '--presets', '/nonexistent/presets'], /site\.yml:1 cannot be read \(ENOENT\)/],
@@ -166,4 +166,15 @@ t.test('docs writes the researchers\' page as Markdown and HTML; the committed p
   const missing = await run(['docs']);
   t.equal(missing.exitCode, 2);
   t.match(missing.stderr, /--out FILE is required/);
+});
+
+t.test('schema writes the three preset schemas, the same as the committed ones, and is in --help', async (t) => {
+  const cwd = await mkdtemp(join(tmpdir(), 'ood-jupyter-schema-'));
+  t.teardown(() => rm(cwd, { recursive: true, force: true }));
+  const result = await run(['schema', '--out', join(cwd, 'schema')]);
+  t.equal(result.exitCode, 0, result.stderr);
+  for (const file of ['site.schema.json', 'partition.schema.json', 'container.schema.json']) {
+    t.equal(await readFile(join(cwd, 'schema', file), 'utf8'), await readFile(join('form-presets/schema', file), 'utf8'), file);
+  }
+  t.match((await run(['--help'])).stdout, /schema +write the JSON Schema of each preset file/);
 });

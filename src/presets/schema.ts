@@ -40,17 +40,15 @@ const portalOrigin = z.string()
   .transform((origin) => origin.toLowerCase());
 
 export const siteSchema = z.object({
-  cluster: z.union([slurmName, z.array(slurmName).min(1)]),
+  cluster: z.union([slurmName, z.array(slurmName).min(1)]).describe('The Open OnDemand cluster id (/etc/ood/config/clusters.d/<id>.yml), or a list of them.'),
   title: z.string().min(1).max(80).default('JupyterLab'),
   description: z.string().max(2000).default('Start JupyterLab inside a container on a compute node.'),
   category: z.string().min(1).max(40).default('Interactive Apps'),
   subcategory: z.string().min(1).max(40).default('Servers'),
-  /** Form order of the partitions; the first is the default. Defaults to every partition file, alphabetically. */
-  partitions: z.array(slurmName).min(1).optional(),
+  partitions: z.array(slurmName).min(1).optional().describe('Form order of the partitions; the first is the default. Defaults to every partition file, alphabetically.'),
   runtime: z.object({
     command: z.enum(['apptainer', 'singularity']).default('apptainer'),
-    /** Shell lines run in the job before the runtime is used, e.g. `module load apptainer`. */
-    setup: z.array(z.string().min(1).regex(/^[^\n\r]*$/, { error: 'must be one line' })).default([]),
+    setup: z.array(z.string().min(1).regex(/^[^\n\r]*$/, { error: 'must be one line' })).default([]).describe('Shell lines run in the job before the runtime is used, e.g. `module load apptainer`.'),
   }).strict().default({ command: 'apptainer', setup: [] }),
   binds: z.array(absolutePath).default([]),
   /** OOD's portal proxy prefix for JupyterLab: node_uri. rnode_uri strips the path JupyterLab needs. */
@@ -65,14 +63,13 @@ export const siteSchema = z.object({
      * header (any portal without Dex), JupyterLab sees Host HOST:PORT and refuses the browser's
      * requests unless their Origin is listed here.
      */
-    origins: z.array(portalOrigin).min(1, { error: 'list at least one address of your OnDemand portal, such as https://ondemand.example.edu' }),
+    origins: z.array(portalOrigin).min(1, { error: 'list at least one address of your OnDemand portal, such as https://ondemand.example.edu' })
+      .describe('Every address researchers open OnDemand at (https://ondemand.example.edu): the only origins JupyterLab accepts requests from.'),
   }, { error: 'is required: portal.origins lists the addresses of your OnDemand portal (such as https://ondemand.example.edu), the only origins JupyterLab accepts requests from' }).strict(),
   customImages: z.object({
     allow: z.boolean().default(false),
-    /** Directories a researcher's own .sif may live under. */
-    pathPrefixes: z.array(absolutePath).default([]),
-    /** Registry URI schemes a researcher may use (`docker://…`, `oras://…`). */
-    registries: z.array(z.enum(['docker', 'oras'])).default([]),
+    pathPrefixes: z.array(absolutePath).default([]).describe('Directories a researcher\'s own .sif may live under.'),
+    registries: z.array(z.enum(['docker', 'oras'])).default([]).describe('Registry URI schemes a researcher may use (`docker://…`, `oras://…`).'),
   }).strict().default({ allow: false, pathPrefixes: [], registries: [] }),
   images: z.object({
     /**
@@ -80,7 +77,7 @@ export const siteSchema = z.object({
      * with `ood-jupyter pull`). Without it, or where a researcher cannot write there, each
      * researcher's own ~/.cache/ood-jupyter/images.
      */
-    cacheDir: absolutePath.optional(),
+    cacheDir: absolutePath.optional().describe('Directory docker:// and oras:// images are pulled into once for everyone (fill it with `ood-jupyter pull`).'),
   }).strict().default({}),
   python: z.object({
     /**
@@ -88,32 +85,25 @@ export const siteSchema = z.object({
      * JupyterLab and ipykernel for that Python (site-packages/, share/jupyter/, etc/jupyter/, lib/),
      * for images that lack them.
      */
-    overlays: absolutePath.optional(),
-    /** When neither the image nor an overlay has JupyterLab: install it once per researcher and image (needs network on the compute node). */
-    userInstall: z.boolean().default(false),
-    /** Keep the host's ~/.local packages out of the container (PYTHONNOUSERSITE=1). */
-    hideHostUserSite: z.boolean().default(true),
-    /** More directories whose subdirectories are conda environments or venvs to offer as kernels (besides ~/.conda/envs, ~/venvs and the like). `~/` means the researcher's home. */
-    environments: z.array(z.string().regex(/^(~\/|\/)[^\0\n\r]*$/, { error: 'must be an absolute path or start with ~/' })).default([]),
+    overlays: absolutePath.optional().describe('Directory of python3.X/ overlays with JupyterLab and ipykernel, for images that lack them.'),
+    userInstall: z.boolean().default(false).describe('When neither the image nor an overlay has JupyterLab: install it once per researcher and image (needs network on the compute node).'),
+    hideHostUserSite: z.boolean().default(true).describe('Keep the host\'s ~/.local packages out of the container (PYTHONNOUSERSITE=1).'),
+    environments: z.array(z.string().regex(/^(~\/|\/)[^\0\n\r]*$/, { error: 'must be an absolute path or start with ~/' })).default([]).describe('More directories whose subdirectories are conda environments or venvs to offer as kernels (besides ~/.conda/envs, ~/venvs and the like). `~/` means the researcher\'s home.'),
   }).strict().default({ userInstall: false, hideHostUserSite: true, environments: [] }),
-  accounts: z.enum(['auto', 'text', 'none']).default('none'),
-  /** How long after.sh waits for JupyterLab to listen before it gives up on the session. */
-  startTimeoutSeconds: wholeNumber('startTimeoutSeconds', 30).max(3600, { error: 'must be at most 3600 (an hour)' }).default(600),
+  accounts: z.enum(['auto', 'text', 'none']).default('none').describe('The account field: auto (the scheduler\'s list, OOD 3.1+), text, or none.'),
+  startTimeoutSeconds: wholeNumber('startTimeoutSeconds', 30).max(3600, { error: 'must be at most 3600 (an hour)' }).default(600).describe('How long after.sh waits for JupyterLab to listen before it gives up on the session.'),
 }).strict();
 
 export const partitionSchema = z.object({
   label: z.string().min(1).max(80),
   description: z.string().max(1000).default(''),
-  /** Which of the site's clusters this partition belongs to (needed only when the site has several). */
-  cluster: slurmName.optional(),
+  cluster: slurmName.optional().describe('Which of the site\'s clusters this partition belongs to (needed only when the site has several).'),
   gpus: z.object({
-    /** Slurm gres type such as a100; omit for any GPU of the partition. */
-    type: slurmName.optional(),
+    type: slurmName.optional().describe('Slurm gres type such as a100; omit for any GPU of the partition.'),
     max: wholeNumber('gpus.max'),
     default: wholeNumber('gpus.default').optional(),
     min: wholeNumber('gpus.min').optional(),
-    /** How the GPUs are asked for: `--gres=gpu:TYPE:N` or `--gpus-per-node=TYPE:N`. */
-    request: z.enum(['gres', 'gpus-per-node']).default('gres'),
+    request: z.enum(['gres', 'gpus-per-node']).default('gres').describe('How the GPUs are asked for: `--gres=gpu:TYPE:N` or `--gpus-per-node=TYPE:N`.'),
   }).strict().default({ max: 0, request: 'gres' }),
   memoryGb: range('memoryGb', 1),
   hours: range('hours', 1),
@@ -121,42 +111,37 @@ export const partitionSchema = z.object({
     default: wholeNumber('cores.default', 1),
     max: wholeNumber('cores.max', 1),
     min: wholeNumber('cores.min', 1).optional(),
-    /** Most cores per requested GPU, so one GPU cannot take a whole node's CPUs. */
-    maxPerGpu: wholeNumber('cores.maxPerGpu', 1).optional(),
+    maxPerGpu: wholeNumber('cores.maxPerGpu', 1).optional().describe('Most cores per requested GPU, so one GPU cannot take a whole node\'s CPUs.'),
   }).strict(),
-  sbatchArgs: z.array(sbatchArgument).default([]),
-  /** Container names this partition offers; `all` (the default) offers every container. */
-  containers: z.union([z.literal('all'), z.array(z.string()).min(1)]).default('all'),
-  defaultContainer: z.string().optional(),
+  sbatchArgs: z.array(sbatchArgument).default([]).describe('More sbatch options for this partition, such as --qos=gpu.'),
+  containers: z.union([z.literal('all'), z.array(z.string()).min(1)]).default('all').describe('Container names this partition offers; `all` (the default) offers every container.'),
+  defaultContainer: z.string().optional().describe('The container chosen when this partition is.'),
   /**
    * End a session after this many minutes without activity (kernels idle, no browser tab, no terminal),
    * so its GPUs go back: idle kernels are culled, then JupyterLab shuts down. 0 (the default) never does.
    */
-  idleMinutes: wholeNumber('idleMinutes').max(10080, { error: 'must be at most 10080 (a week)' }).default(0),
+  idleMinutes: wholeNumber('idleMinutes').max(10080, { error: 'must be at most 10080 (a week)' }).default(0)
+    .describe('End a session after this many minutes without activity, so its GPUs go back; 0 never does.'),
 }).strict();
 
-const imageReference = z.string().refine(
-  (s) => /^(docker|oras):\/\/[A-Za-z0-9][A-Za-z0-9._\/:@-]*$/.test(s) || (/^\/[^\0\n\r]*\.sif$/.test(s) && !s.split('/').includes('..')),
-  { error: 'must be an absolute path to a .sif file, or a docker:// or oras:// URI' },
-);
+const imageError = { error: 'must be an absolute path to a .sif file, or a docker:// or oras:// URI' };
+const imageReference = z.string()
+  .regex(/^((docker|oras):\/\/[A-Za-z0-9][A-Za-z0-9._\/:@-]*|\/[^\0\n\r]*\.sif)$/, imageError)
+  .refine((s) => /^(docker|oras):\/\//.test(s) || !s.split('/').includes('..'), imageError);
 
 export const containerSchema = z.object({
   label: z.string().min(1).max(80),
   image: imageReference,
   description: z.string().max(1000).default(''),
-  /** Whether the image ships JupyterLab and ipykernel for `python3` (for staff; the job probes the image). */
-  jupyterlab: z.boolean(),
+  jupyterlab: z.boolean().describe('Whether the image ships JupyterLab and ipykernel for `python3` (for staff; the job probes the image).'),
   /** Variables set inside the container. */
   env: z.record(
     z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'must be a variable name (letters, digits, "_")' }),
     z.string().regex(/^[^\0\n\r]*$/, { error: 'must be one line' }),
   ).default({}),
-  /** Extra binds for this container: /host/path or /host/path:/container/path[:ro]. */
-  binds: z.array(z.string().regex(/^\/[^\0\n\r,:]*(:\/[^\0\n\r,:]*(:(ro|rw))?)?$/, { error: 'must look like /host/path, /host/path:/container/path or /host/path:/container/path:ro' })).default([]),
-  /** Shell lines run in the job before this container starts, e.g. `module load cuda`. */
-  setup: z.array(z.string().min(1).regex(/^[^\n\r]*$/, { error: 'must be one line' })).default([]),
-  /** Shell lines run only when GPUs were asked for, e.g. `nvidia-modprobe -u -c=0`. */
-  gpuSetup: z.array(z.string().min(1).regex(/^[^\n\r]*$/, { error: 'must be one line' })).default([]),
+  binds: z.array(z.string().regex(/^\/[^\0\n\r,:]*(:\/[^\0\n\r,:]*(:(ro|rw))?)?$/, { error: 'must look like /host/path, /host/path:/container/path or /host/path:/container/path:ro' })).default([]).describe('Extra binds for this container: /host/path or /host/path:/container/path[:ro].'),
+  setup: z.array(z.string().min(1).regex(/^[^\n\r]*$/, { error: 'must be one line' })).default([]).describe('Shell lines run in the job before this container starts, e.g. `module load cuda`.'),
+  gpuSetup: z.array(z.string().min(1).regex(/^[^\n\r]*$/, { error: 'must be one line' })).default([]).describe('Shell lines run only when GPUs were asked for, e.g. `nvidia-modprobe -u -c=0`.'),
 }).strict();
 
 export type Site = z.infer<typeof siteSchema>;
