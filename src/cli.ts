@@ -4,7 +4,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { relative } from 'node:path';
 import { execa } from 'execa';
-import { buildApp, checkPresets, generator, planFromPresets } from './build.js';
+import { buildApp, checkPresets, generator, planFromPresets, renderFromPresets } from './build.js';
 import { renderApp } from './render/render.js';
 import { batchScript, pullProgram, RequestError } from './render/job-scripts.js';
 import { docsHtml, docsMarkdown } from './render/docs.js';
@@ -12,6 +12,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { formatProblem, PresetError } from './presets/problems.js';
 import { jsonSchemaFiles, presetKinds } from './presets/json-schema.js';
+import { compareApp, type Change } from './compare.js';
+import { deployApp, rollbackApp } from './deploy.js';
 
 const bundledPresets = relative(process.cwd(), fileURLToPath(new URL('../form-presets/', import.meta.url))) || '.';
 const defaultOut = 'build/jupyter-apptainer';
@@ -37,14 +39,26 @@ const wholeNumber = (name: string, value: string | boolean | undefined) => {
 const commands: Record<string, Command> = {
   build: {
     summary: 'validate the presets and write the Open OnDemand app',
-    usage: 'ood-jupyter build [--presets DIR] [--out DIR]',
+    usage: 'ood-jupyter build [--presets DIR] [--out DIR] [--check]',
     details: [
       `  --presets DIR  preset directory: site.yml, partitions/*.yml, containers/*.yml (default: ${bundledPresets})`,
       `  --out DIR      where the app is written; replaced as a whole, only after everything`,
       `                 validated and rendered (default: ${defaultOut})`,
+      '  --check        write nothing; list the files a build would change, exit 1 if there are any',
+      '                 (for a staff CI job: is the deployed app what the presets say?)',
     ].join('\n'),
-    options: { ...presetsOption, out: { type: 'string', default: defaultOut } },
-    async run({ presets, out }) {
+    options: { ...presetsOption, out: { type: 'string', default: defaultOut }, check: { type: 'boolean' } },
+    async run({ presets, out, check }) {
+      if (check) {
+        const changes = await compareApp(String(out), await renderFromPresets(String(presets)));
+        if (changes.length === 0) {
+          console.log(`${out}/ is up to date with ${presets}.`);
+          return 0;
+        }
+        for (const c of changes) console.log(`  ${c.kind.padEnd(7)} ${c.path}${c.detail ? ` (${c.detail})` : ''}`);
+        console.log(`${out}/ is out of date: ${changes.length} change(s); run ood-jupyter diff --out ${out} to see them.`);
+        return 1;
+      }
       const files = await buildApp(String(presets), String(out));
       console.log(`Wrote ${files.length} files to ${out}/ (${files.map((f) => f.path).join(', ')})`);
       return 0;
@@ -117,6 +131,56 @@ const commands: Record<string, Command> = {
       await writeFile(`${base}.md`, docsMarkdown(plan));
       await writeFile(`${base}.html`, docsHtml(plan));
       console.log(`Wrote ${base}.md and ${base}.html`);
+      return 0;
+    },
+  },
+  diff: {
+    summary: 'show, as a unified diff, what a rebuild would change in an app already written or deployed',
+    usage: 'ood-jupyter diff --out DIR [--presets DIR]',
+    details: [
+      '  --out DIR      the app to compare with (a build\'s --out, or a deploy\'s --to)',
+      `  --presets DIR  preset directory (default: ${bundledPresets})`,
+      '',
+      '  Exit status: 0 when DIR is up to date, 1 when a rebuild would change it.',
+    ].join('\n'),
+    options: { ...presetsOption, out: { type: 'string' } },
+    async run({ presets, out }) {
+      if (typeof out !== 'string' || out === '') throw new RequestError('--out DIR is required');
+      const changes: Change[] = await compareApp(out, await renderFromPresets(String(presets)));
+      for (const c of changes) process.stdout.write(c.kind === 'mode' ? `${c.path}: ${c.detail}\n` : c.diff);
+      if (changes.length === 0) console.error(`${out}/ is up to date with ${presets}.`);
+      return changes.length === 0 ? 0 : 1;
+    },
+  },
+  deploy: {
+    summary: 'install the app at DIR atomically, keeping the version it replaces for rollback',
+    usage: 'ood-jupyter deploy --to DIR [--presets DIR]',
+    details: [
+      '  --to DIR       the app directory OOD serves, e.g. /var/www/ood/apps/sys/jupyter-apptainer',
+      `  --presets DIR  preset directory (default: ${bundledPresets})`,
+      '',
+      '  DIR becomes a symbolic link to a complete version in .NAME.versions/ beside it (hidden: the',
+      '  dashboard lists no app there), switched with one rename: a deploy stopped at any step leaves',
+      '  the app that was there working. The last versions are kept; see ood-jupyter rollback.',
+    ].join('\n'),
+    options: { ...presetsOption, to: { type: 'string' } },
+    async run({ presets, to }) {
+      if (typeof to !== 'string' || to === '') throw new RequestError('--to DIR is required');
+      const result = await deployApp(to.replace(/\/+$/, ''), await renderFromPresets(String(presets)));
+      if (result.unchanged) console.log(`${to} is already this version (${result.version}); nothing changed.`);
+      else console.log(`Deployed ${result.version} to ${to}${result.previous ? `; the version before is kept (${result.previous}): ood-jupyter rollback --to ${to}` : ''}.`);
+      return 0;
+    },
+  },
+  rollback: {
+    summary: 'put back the version of the app that was live before the last deploy',
+    usage: 'ood-jupyter rollback --to DIR',
+    details: '  --to DIR       the app directory a deploy wrote (a link into .NAME.versions/)',
+    options: { to: { type: 'string' } },
+    async run({ to }) {
+      if (typeof to !== 'string' || to === '') throw new RequestError('--to DIR is required');
+      const { from, to: version } = await rollbackApp(to.replace(/\/+$/, ''));
+      console.log(`Rolled ${to} back from ${from} to ${version}.`);
       return 0;
     },
   },

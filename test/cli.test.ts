@@ -83,8 +83,8 @@ t.test('--help for the tool and for each command', async (t) => {
 
 t.test('misuse exits non-zero with one clear line', async (t) => {
   const cases: Array<[string[], RegExp]> = [
-    [['biuld'], /^ood-jupyter: unknown command "biuld" \(commands: build, validate, batch-script, docs, schema, pull; see ood-jupyter --help\)$/],
-    [['build', '--ouput', 'x'], /^ood-jupyter build: Unknown option '--ouput'.*\(usage: ood-jupyter build \[--presets DIR\] \[--out DIR\]\)$/],
+    [['biuld'], /^ood-jupyter: unknown command "biuld" \(commands: build, validate, batch-script, docs, diff, deploy, rollback, schema, pull; see ood-jupyter --help\)$/],
+    [['build', '--ouput', 'x'], /^ood-jupyter build: Unknown option '--ouput'.*\(usage: ood-jupyter build \[--presets DIR\] \[--out DIR\] \[--check\]\)$/],
     [['validate', 'extra'], /^ood-jupyter validate: .*positional.*\(usage: /],
     [['validate', '--presets', '/nonexistent/presets'], /site\.yml:1 cannot be read \(ENOENT\)/],
   ];
