@@ -14,6 +14,8 @@ import { formatProblem, PresetError } from './presets/problems.js';
 import { jsonSchemaFiles, presetKinds } from './presets/json-schema.js';
 import { compareApp, type Change } from './compare.js';
 import { deployApp, rollbackApp } from './deploy.js';
+import { scaffold, ScaffoldExists, writeScaffold } from './init.js';
+import { readSlurm } from './slurm.js';
 
 const bundledPresets = relative(process.cwd(), fileURLToPath(new URL('../form-presets/', import.meta.url))) || '.';
 const defaultOut = 'build/jupyter-apptainer';
@@ -37,6 +39,33 @@ const wholeNumber = (name: string, value: string | boolean | undefined) => {
 };
 
 const commands: Record<string, Command> = {
+  init: {
+    summary: 'start a preset directory, with --from-slurm one partition preset per Slurm partition',
+    usage: 'ood-jupyter init [--from-slurm] [--dir DIR] [--force]',
+    details: [
+      '  --from-slurm   read the cluster (scontrol show partition/node/config, sinfo): each partition\'s',
+      '                 MaxTime, and the cores, memory and GPUs (gres type and count) of its smallest node',
+      '  --dir DIR      where to write site.yml, partitions/, containers/ and schema/ (default: presets)',
+      '  --force        replace files that are already there (without it, nothing is written if any is)',
+    ].join('\n'),
+    options: { 'from-slurm': { type: 'boolean' }, dir: { type: 'string', default: 'presets' }, force: { type: 'boolean' } },
+    async run(values) {
+      const dir = String(values.dir);
+      const slurm = values['from-slurm'] ? await readSlurm() : null;
+      const { files, skipped } = scaffold(slurm?.partitions ?? null, slurm?.clusterName ?? null, new Date().toISOString().slice(0, 10));
+      try {
+        await writeScaffold(dir, files, Boolean(values.force));
+      } catch (error) {
+        if (!(error instanceof ScaffoldExists)) throw error;
+        console.error(`ood-jupyter init: ${error.message}`);
+        return 1;
+      }
+      for (const f of files) console.log(`  wrote ${dir}/${f.path}`);
+      for (const s of skipped) console.log(`  skipped Slurm partition ${s}`);
+      console.log(`Next: set portal.origins in ${dir}/site.yml, point ${dir}/containers/jupyterlab.yml at your image, then: ood-jupyter validate --presets ${dir}`);
+      return 0;
+    },
+  },
   build: {
     summary: 'validate the presets and write the Open OnDemand app',
     usage: 'ood-jupyter build [--presets DIR] [--out DIR] [--check]',

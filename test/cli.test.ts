@@ -72,7 +72,7 @@ t.test('a rebuild replaces the app as a whole', async (t) => {
 t.test('--help for the tool and for each command', async (t) => {
   const main = await run(['--help']);
   t.equal(main.exitCode, 0);
-  t.match(main.stdout, /Commands:\n\s+build\s+.*\n\s+validate\s+/);
+  t.match(main.stdout, /Commands:\n\s+init\s+.*\n\s+build\s+.*\n\s+validate\s+/);
   for (const command of ['build', 'validate']) {
     const help = await run([command, '--help']);
     t.equal(help.exitCode, 0);
@@ -83,7 +83,7 @@ t.test('--help for the tool and for each command', async (t) => {
 
 t.test('misuse exits non-zero with one clear line', async (t) => {
   const cases: Array<[string[], RegExp]> = [
-    [['biuld'], /^ood-jupyter: unknown command "biuld" \(commands: build, validate, batch-script, docs, diff, deploy, rollback, schema, pull; see ood-jupyter --help\)$/],
+    [['biuld'], /^ood-jupyter: unknown command "biuld" \(commands: init, build, validate, batch-script, docs, diff, deploy, rollback, schema, pull; see ood-jupyter --help\)$/],
     [['build', '--ouput', 'x'], /^ood-jupyter build: Unknown option '--ouput'.*\(usage: ood-jupyter build \[--presets DIR\] \[--out DIR\] \[--check\]\)$/],
     [['validate', 'extra'], /^ood-jupyter validate: .*positional.*\(usage: /],
     [['validate', '--presets', '/nonexistent/presets'], /site\.yml:1 cannot be read \(ENOENT\)/],
@@ -177,4 +177,24 @@ t.test('schema writes the three preset schemas, the same as the committed ones, 
     t.equal(await readFile(join(cwd, 'schema', file), 'utf8'), await readFile(join('form-presets/schema', file), 'utf8'), file);
   }
   t.match((await run(['--help'])).stdout, /schema +write the JSON Schema of each preset file/);
+});
+
+t.test('init --from-slurm on a machine without Slurm: one line naming the command, nothing written', async (t) => {
+  const cwd = await mkdtemp(join(tmpdir(), 'ood-jupyter-init-'));
+  t.teardown(() => rm(cwd, { recursive: true, force: true }));
+  const result = await execa(process.execPath, [cliPath, 'init', '--from-slurm', '--dir', 'p'], { cwd, reject: false, env: { PATH: '/nonexistent' }, extendEnv: false });
+  t.equal(result.exitCode, 1);
+  t.match(result.stderr, /^ood-jupyter init: scontrol show partition -o failed \(is Slurm installed here\?\)/);
+  t.same(await readdir(cwd), [], 'nothing written');
+});
+
+t.test('Slurm\'s text: scontrol lines, times and gres as init reads them', async (t) => {
+  const { parseGres, parseScontrolLine, slurmMinutes } = await import('../src/slurm.js');
+  const node = parseScontrolLine('NodeName=gpu01 CPUTot=64 Gres=gpu:a100:4(S:0-1) OS=Linux 6.1.0 #1 SMP PREEMPT_DYNAMIC  RealMemory=515000 Partitions=gpu,all');
+  t.same([node.get('NodeName'), node.get('OS'), node.get('RealMemory'), node.get('Partitions')], ['gpu01', 'Linux 6.1.0 #1 SMP PREEMPT_DYNAMIC', '515000', 'gpu,all'], 'a value with spaces stays whole');
+  t.same(['30', '30:30', '08:00:00', '2-00:00:00', '1-12', 'UNLIMITED', 'NONE'].map(slurmMinutes), [30, 30, 480, 2880, 2160, null, null]);
+  t.same(parseGres('gpu:a100:4(S:0-1)'), { count: 4, type: 'a100' });
+  t.same(parseGres('gpu:2'), { count: 2, type: null });
+  t.same(parseGres('gpu:a100:2,gpu:v100:2'), { count: 4, type: null }, 'two types: no single type');
+  t.same(parseGres('(null)'), { count: 0, type: null });
 });

@@ -1,0 +1,70 @@
+// Staff tooling against the real test node's Slurm: `init --from-slurm` reads the cluster with the
+// real scontrol and sinfo (run inside the node: the commands below are thin wrappers that call them
+// there through test/node/exec.sh) and writes presets that reproduce its partitions, whose largest
+// request Slurm itself accepts (sbatch --test-only).
+import t from 'tap';
+import { execa } from 'execa';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { load } from 'js-yaml';
+import { cliPath, repoRoot } from '../support/presets.js';
+import { inNode, NODE_NOT_RUNNING, nodeStatus, requireOrExit } from './support/node.js';
+
+const found = await nodeStatus();
+requireOrExit(t, found ? null : NODE_NOT_RUNNING, 'the staff tooling suite');
+
+const work = await mkdtemp(join(tmpdir(), 'ood-jupyter-staff-'));
+t.teardown(() => rm(work, { recursive: true, force: true }));
+const bin = join(work, 'bin');
+await mkdir(bin);
+for (const command of ['scontrol', 'sinfo']) {
+  await writeFile(join(bin, command), `#!/bin/sh\n# The test node's real ${command}, run inside the node.\nexec bash ${join(repoRoot, 'test/node/exec.sh')} -- ${command} "$@"\n`);
+  await chmod(join(bin, command), 0o755);
+}
+const cli = (args: string[]) => execa('node', [cliPath, ...args], { cwd: work, reject: false, env: { PATH: `${bin}:${process.env.PATH}` } });
+
+interface PartitionYml { label: string; gpus?: { type?: string; max: number; min?: number }; memoryGb: { max: number }; hours: { max: number }; cores: { max: number } }
+
+t.test('init --from-slurm reproduces the node\'s partitions, and Slurm accepts their largest request', async (t) => {
+  // The node's slurm.conf (test/node/build.sh): NodeName=localhost CPUs=2 RealMemory=8000 Gres=gpu:2;
+  // PartitionName=gpu MaxTime=8:00:00; PartitionName=cpu Default=YES (no MaxTime).
+  const made = await cli(['init', '--from-slurm', '--dir', 'presets']);
+  t.equal(made.exitCode, 0, made.stderr);
+  const dir = join(work, 'presets');
+  const site = load(await readFile(join(dir, 'site.yml'), 'utf8')) as { cluster: string; partitions: string[] };
+  t.same(site.partitions, ['cpu', 'gpu'], 'every partition, the default (cpu) first');
+  t.equal(site.cluster, 'ood-test', 'Slurm\'s ClusterName as the cluster id to check');
+  const partition = async (name: string) => load(await readFile(join(dir, `partitions/${name}.yml`), 'utf8')) as PartitionYml;
+  const gpu = await partition('gpu');
+  const cpu = await partition('cpu');
+  t.same([gpu.hours.max, gpu.cores.max, gpu.memoryGb.max, gpu.gpus?.max, gpu.gpus?.type], [8, 2, 7, 2, undefined], 'gpu: MaxTime 8 h, 2 CPUs, 8000 MB → 7 GB, gpu:2 (no type)');
+  t.same([cpu.cores.max, cpu.memoryGb.max, cpu.gpus?.max], [2, 7, 2], 'cpu: the same node');
+  t.match(await readFile(join(dir, 'partitions/cpu.yml'), 'utf8'), /max: 24 # MaxTime is UNLIMITED in Slurm: choose the longest session you allow/, 'no MaxTime: a limit to choose, said so');
+  const valid = await cli(['validate', '--presets', 'presets']);
+  t.equal(valid.exitCode, 0, valid.stderr);
+
+  for (const [name, p] of [['gpu', gpu], ['cpu', cpu]] as const) {
+    const request = ['--test-only', '-p', name, '--nodes=1', '--ntasks=1', `--cpus-per-task=${p.cores.max}`, `--mem=${p.memoryGb.max}G`,
+      ...(p.gpus ? [`--gres=gpu:${p.gpus.max}`] : []), `--time=${p.hours.max}:00:00`, '--wrap=true'];
+    const tested = await inNode(['sbatch', ...request]);
+    t.equal(tested.exitCode, 0, `${name}: sbatch ${request.join(' ')}: ${tested.stderr.trim()}`);
+    const over = await inNode(['sbatch', '--test-only', '-p', name, '--nodes=1', `--cpus-per-task=${p.cores.max + 1}`, '--wrap=true']);
+    t.not(over.exitCode, 0, `${name}: one core more is refused by Slurm (${over.stderr.trim().split('\n')[0]})`);
+  }
+
+  const again = await cli(['init', '--from-slurm', '--dir', 'presets']);
+  t.equal(again.exitCode, 1, 'a second init refuses');
+  t.match(again.stderr, /already has site\.yml, .*nothing was written \(--force replaces them\)/);
+  await writeFile(join(dir, 'partitions/gpu.yml'), 'label: edited by staff\n', { flag: 'a' });
+  t.equal((await cli(['init', '--from-slurm', '--dir', 'presets'])).exitCode, 1);
+  t.match(await readFile(join(dir, 'partitions/gpu.yml'), 'utf8'), /edited by staff/, 'and the staff\'s edit is still there');
+  t.equal((await cli(['init', '--from-slurm', '--dir', 'presets', '--force'])).exitCode, 0, '--force replaces');
+  t.notMatch(await readFile(join(dir, 'partitions/gpu.yml'), 'utf8'), /edited by staff/);
+});
+
+t.test('init without Slurm: one example of each file, valid as it is', async (t) => {
+  const made = await cli(['init', '--dir', 'plain']);
+  t.equal(made.exitCode, 0, made.stderr);
+  t.equal((await cli(['validate', '--presets', 'plain'])).exitCode, 0);
+});
