@@ -16,6 +16,7 @@ import { compareApp, type Change } from './compare.js';
 import { deployApp, rollbackApp } from './deploy.js';
 import { scaffold, ScaffoldExists, writeScaffold } from './init.js';
 import { readSlurm } from './slurm.js';
+import { formValues, preview } from './preview.js';
 
 const bundledPresets = relative(process.cwd(), fileURLToPath(new URL('../form-presets/', import.meta.url))) || '.';
 const defaultOut = 'build/jupyter-apptainer';
@@ -27,12 +28,12 @@ interface Command {
   options: NonNullable<ParseArgsConfig['options']>;
   /** Whether words after `--` are taken (batch-script's command). */
   positionals?: boolean;
-  run(values: Record<string, string | boolean | undefined>, positionals: string[]): Promise<number>;
+  run(values: Record<string, string | boolean | string[] | undefined>, positionals: string[]): Promise<number>;
 }
 
 const presetsOption = { presets: { type: 'string', default: bundledPresets } } as const;
 
-const wholeNumber = (name: string, value: string | boolean | undefined) => {
+const wholeNumber = (name: string, value: string | boolean | string[] | undefined) => {
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || !/^[0-9]{1,7}$/.test(value)) throw new RequestError(`--${name} must be a whole number; you gave "${String(value)}"`);
   return Number(value);
@@ -103,6 +104,40 @@ const commands: Record<string, Command> = {
       console.log(`${presets}: OK — ${valid.partitions.length} partitions (${valid.partitions.map((p) => p.name).join(', ')}), `
         + `${valid.containers.length} containers (${valid.containers.map((c) => c.name).join(', ')})`);
       return 0;
+    },
+  },
+  preview: {
+    summary: 'show what a launch with these form values would submit: sbatch arguments and the container command line',
+    usage: 'ood-jupyter preview --partition P [--set ID=VALUE]... [--json] [--presets DIR]',
+    details: [
+      '  --partition P  the partition chosen in the form; the other fields start at its defaults',
+      '  --set ID=VALUE a form field as the researcher would fill it, e.g. --set num_gpus=2',
+      '                 --set container=pytorch --set working_dir=/scratch/me (repeat as needed)',
+      '  --json         print the result as one JSON object',
+      `  --presets DIR  preset directory (default: ${bundledPresets})`,
+      '',
+      '  submit.yml.erb and template/settings.sh.erb are rendered with real Ruby (the `ruby` on PATH),',
+      '  as the dashboard renders them; a value the app refuses prints the researcher\'s message and',
+      '  exits 1. The command line comes from the job\'s own library; binds are checked on this machine.',
+    ].join('\n'),
+    options: { ...presetsOption, partition: { type: 'string' }, set: { type: 'string', multiple: true }, json: { type: 'boolean' } },
+    async run(values) {
+      if (typeof values.partition !== 'string') throw new RequestError('--partition is required');
+      const plan = await planFromPresets(String(values.presets));
+      const result = await preview(await renderApp(plan), formValues(plan, values.partition, (values.set as string[] | undefined) ?? []));
+      if (values.json) {
+        console.log(JSON.stringify(result, null, 2));
+      } else if (result.refused !== undefined) {
+        console.log(`The form would refuse this launch: ${result.refused}`);
+      } else {
+        console.log(`sbatch ${result.sbatch!.join(' ')}`);
+        console.log('  (OOD adds -J, -o output.log, --export and --parsable, and the job script)');
+        for (const line of result.setup ?? []) console.log(`set-up: ${line}`);
+        console.log(`container: ${result.command}`);
+        if (result.missingBinds?.length) console.log(`  (not bound: missing on this machine: ${result.missingBinds.join(', ')})`);
+        if (/ (docker|oras):\/\//.test(result.command ?? '')) console.log('  (the job runs the image\'s cached .sif, pulled once by digest)');
+      }
+      return result.refused === undefined ? 0 : 1;
     },
   },
   'batch-script': {
@@ -289,7 +324,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(`ood-jupyter: unknown command "${name}" (commands: ${Object.keys(commands).join(', ')}; see ood-jupyter --help)`);
     return 2;
   }
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({ args: rest, options: { ...command.options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: command.positionals ?? false }));
@@ -302,7 +337,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    return await command.run(values as Record<string, string | boolean | undefined>, positionals);
+    return await command.run(values, positionals);
   } catch (error) {
     if (error instanceof PresetError) {
       for (const problem of error.problems) console.error(formatProblem(problem));

@@ -83,7 +83,7 @@ t.test('--help for the tool and for each command', async (t) => {
 
 t.test('misuse exits non-zero with one clear line', async (t) => {
   const cases: Array<[string[], RegExp]> = [
-    [['biuld'], /^ood-jupyter: unknown command "biuld" \(commands: init, build, validate, batch-script, docs, diff, deploy, rollback, schema, pull; see ood-jupyter --help\)$/],
+    [['biuld'], /^ood-jupyter: unknown command "biuld" \(commands: init, build, validate, preview, batch-script, docs, diff, deploy, rollback, schema, pull; see ood-jupyter --help\)$/],
     [['build', '--ouput', 'x'], /^ood-jupyter build: Unknown option '--ouput'.*\(usage: ood-jupyter build \[--presets DIR\] \[--out DIR\] \[--check\]\)$/],
     [['validate', 'extra'], /^ood-jupyter validate: .*positional.*\(usage: /],
     [['validate', '--presets', '/nonexistent/presets'], /site\.yml:1 cannot be read \(ENOENT\)/],
@@ -197,4 +197,22 @@ t.test('Slurm\'s text: scontrol lines, times and gres as init reads them', async
   t.same(parseGres('gpu:2'), { count: 2, type: null });
   t.same(parseGres('gpu:a100:2,gpu:v100:2'), { count: 4, type: null }, 'two types: no single type');
   t.same(parseGres('(null)'), { count: 0, type: null });
+});
+
+t.test('preview with real Ruby: the bundled gpu partition\'s defaults, a --set, and a refused value', async (t) => {
+  const ok = await run(['preview', '--partition', 'gpu', '--set', 'num_gpus=2', '--set', 'working_dir=/srv/lab']);
+  t.equal(ok.exitCode, 0, ok.stderr);
+  t.match(ok.stdout, /^sbatch -p gpu -t 02:00:00 --nodes=1 --ntasks=1 --cpus-per-task=8 --mem=32G --gres=gpu:a100:2 --qos=interactive$/m);
+  t.match(ok.stdout, /^set-up: module load apptainer$/m, 'the site\'s set-up line');
+  t.match(ok.stdout, /^container: apptainer exec --nv (--bind \S+ )*--bind \/srv\/lab \/project\/containers\/pytorch-2\.5-cuda12\.4-jupyterlab\.sif python3 -s -m jupyterlab /m);
+  const refused = await run(['preview', '--partition', 'gpu', '--set', 'num_gpus=9']);
+  t.equal(refused.exitCode, 1);
+  t.equal(refused.stdout.trim(), 'The form would refuse this launch: GPUs on the GPU (A100) partition must be between 1 and 4; you asked for 9.');
+  const hostile = await run(['preview', '--partition', 'gpu', '--set', 'working_dir=/tmp/$(touch /tmp/ood-jupyter-preview-canary)']);
+  t.equal(hostile.exitCode, 0, hostile.stderr);
+  t.match(hostile.stdout, /--bind \/tmp\/\\\$\\\(touch\\ \/tmp\/ood-jupyter-preview-canary\\\)/, 'shown quoted');
+  t.notOk(await stat('/tmp/ood-jupyter-preview-canary').then(() => true, () => false), 'and nothing ran');
+  const unknown = await run(['preview', '--partition', 'gpu', '--set', 'colour=blue']);
+  t.equal(unknown.exitCode, 2);
+  t.match(unknown.stderr, /--set takes id=value with a form field id/);
 });

@@ -8,8 +8,11 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
+import { buildApp } from '../../src/build.js';
+import { sbatchArgs } from '../support/ood.js';
 import { cliPath, repoRoot } from '../support/presets.js';
-import { inNode, NODE_NOT_RUNNING, nodeStatus, requireOrExit } from './support/node.js';
+import { inNode, NODE_NOT_RUNNING, nodeStatus, requireOrExit, TestNode } from './support/node.js';
+import { stageLaunches, submit, waitFor } from './support/session.js';
 
 const found = await nodeStatus();
 requireOrExit(t, found ? null : NODE_NOT_RUNNING, 'the staff tooling suite');
@@ -67,4 +70,46 @@ t.test('init without Slurm: one example of each file, valid as it is', async (t)
   const made = await cli(['init', '--dir', 'plain']);
   t.equal(made.exitCode, 0, made.stderr);
   t.equal((await cli(['validate', '--presets', 'plain'])).exitCode, 0);
+});
+
+t.test('preview shows what the end-to-end suite submits for the same values, and what Slurm accepts', async (t) => {
+  const node = new TestNode(found!);
+  const presets = join(repoRoot, 'test/e2e/presets');
+  const appDir = join(work, 'jupyter-apptainer');
+  await buildApp(presets, appDir);
+  const form = { slurm_partition: 'gpu', container: 'jupyterlab', num_gpus: '1', num_cores: '2', memory_gb: '2', bc_num_hours: '3', working_dir: '/tmp', extra_binds: '/tmp:/data:ro' };
+  const shown = await cli(['preview', '--presets', presets, '--partition', 'gpu', '--json', ...Object.entries(form).map(([k, v]) => `--set=${k}=${v}`)]);
+  t.equal(shown.exitCode, 0, shown.stderr);
+  const result = JSON.parse(shown.stdout) as { sbatch: string[]; command: string; missingBinds: string[] };
+
+  // The suite's own path: the dashboard's rendering (test/support/ood-dashboard.rb) and ood_core's
+  // Slurm adapter (test/support/ood.ts), less what OOD adds for every app (job name, output, export).
+  const [staged] = await stageLaunches(node, appDir, [{ ...form, cluster: 'testnode' }]);
+  t.ok(staged!.launch.ok, staged!.launch.error ?? '');
+  const submitted = sbatchArgs(staged!.launch.submit!, { stagedRoot: staged!.nodeRoot, jobName: 'sys/dashboard/sys/jupyter-apptainer' });
+  const ownOptions = new Set(['-J', '-o', '-e', '-D', '--export']);
+  const core = submitted.filter((arg, i) => !ownOptions.has(arg) && !ownOptions.has(submitted[i - 1] ?? '') && arg !== '--parsable');
+  t.same(result.sbatch, core, `preview's sbatch arguments are the suite's: ${core.join(' ')}`);
+  const accepted = await inNode(['sbatch', '--test-only', ...result.sbatch, '--wrap=true']);
+  t.equal(accepted.exitCode, 0, `Slurm accepts them (${accepted.stderr.trim()})`);
+
+  // The command line: the job library's, as the session's script.sh runs it (the binds that exist).
+  t.equal(result.command, 'apptainer exec --nv --bind /tmp:/data:ro --bind /tmp /opt/images/jupyterlab.sif python3 -s -m jupyterlab --config=SESSION_DIR/jupyter/config/jupyter_server_config.py');
+  t.same(result.missingBinds, ['/opt/images:/mnt/site-images:ro'], 'the container bind this machine lacks is named (the node has it)');
+  const session = await submit(node, staged!);
+  t.teardown(() => node.scancel(session.jobId));
+  // Apptainer renames its own process ("Apptainer runtime parent"): what the command line did is read
+  // from the container's JupyterLab process, whose mounts are the binds.
+  const pid = await waitFor('JupyterLab in the session\'s container', async () => {
+    const found = await inNode(['pgrep', '-u', node.status.user, '-f', `jupyterlab --config=${session.nodeRoot}/`]);
+    return found.stdout.trim().split('\n')[0] || null;
+  }, 120_000, 250);
+  const mounts = (await inNode(['cat', `/proc/${pid}/mountinfo`], { root: true })).stdout.split('\n').map((l) => l.split(' ')[4]);
+  for (const target of ['/data', '/mnt/site-images']) t.ok(mounts.includes(target), `the session's container has ${target} mounted`);
+  t.ok((await inNode(['cat', `/proc/${pid}/cmdline`])).stdout.split('\0').join(' ').startsWith(`/usr/bin/python3 -s -m jupyterlab --config=${session.nodeRoot}/jupyter/config/jupyter_server_config.py`),
+    'and runs python3 -s -m jupyterlab with the session\'s config, as shown');
+
+  const refused = await cli(['preview', '--presets', presets, '--partition', 'cpu', '--set', 'num_gpus=1']);
+  t.equal(refused.exitCode, 1);
+  t.match(refused.stdout, /^The form would refuse this launch: The CPU \(test node\) partition has no GPUs/m, 'the researcher\'s message');
 });
