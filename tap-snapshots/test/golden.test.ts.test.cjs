@@ -1324,10 +1324,16 @@ enter_working_dir() {
   if [[ -n $1 ]] && ! cd -- "$1"; then
     fail "$msg_working_dir_missing" "$1"
   fi
-  case "$PWD/" in
+  bind_working_dir "$PWD"
+}
+
+# bind_working_dir DIR: add DIR to runtime_args as a bind, unless it is in the home directory.
+# (\`ood-jupyter preview\` shows the command line with it.)
+bind_working_dir() {
+  case "$1/" in
     "$HOME"/*) ;;
-    *[,:]*) fail "$msg_working_dir_unbindable" "$PWD" ;;
-    *) runtime_args+=(--bind "$PWD") ;;
+    *[,:]*) fail "$msg_working_dir_unbindable" "$1" ;;
+    *) runtime_args+=(--bind "$1") ;;
   esac
 }
 
