@@ -17,6 +17,7 @@ import { deployApp, rollbackApp } from './deploy.js';
 import { scaffold, ScaffoldExists, writeScaffold } from './init.js';
 import { readSlurm } from './slurm.js';
 import { formValues, preview } from './preview.js';
+import { doctorTable, runDoctor } from './doctor.js';
 
 const bundledPresets = relative(process.cwd(), fileURLToPath(new URL('../form-presets/', import.meta.url))) || '.';
 const defaultOut = 'build/jupyter-apptainer';
@@ -96,10 +97,21 @@ const commands: Record<string, Command> = {
   },
   validate: {
     summary: 'check the presets and report every problem as FILE:LINE field: message',
-    usage: 'ood-jupyter validate [--presets DIR]',
-    details: `  --presets DIR  preset directory (default: ${bundledPresets})`,
-    options: presetsOption,
-    async run({ presets }) {
+    usage: 'ood-jupyter validate [--presets DIR] [--json]',
+    details: `  --presets DIR  preset directory (default: ${bundledPresets})\n  --json         print {"ok": …, "problems": [{file, line, field, message}]} instead`,
+    options: { ...presetsOption, json: { type: 'boolean' } },
+    async run({ presets, json }) {
+      if (json) {
+        try {
+          const valid = await checkPresets(String(presets));
+          console.log(JSON.stringify({ ok: true, partitions: valid.partitions.map((p) => p.name), containers: valid.containers.map((c) => c.name), problems: [] }, null, 2));
+          return 0;
+        } catch (error) {
+          if (!(error instanceof PresetError)) throw error;
+          console.log(JSON.stringify({ ok: false, problems: error.problems }, null, 2));
+          return 1;
+        }
+      }
       const valid = await checkPresets(String(presets));
       console.log(`${presets}: OK — ${valid.partitions.length} partitions (${valid.partitions.map((p) => p.name).join(', ')}), `
         + `${valid.containers.length} containers (${valid.containers.map((c) => c.name).join(', ')})`);
@@ -198,19 +210,51 @@ const commands: Record<string, Command> = {
       return 0;
     },
   },
+  doctor: {
+    summary: 'check every claim of the presets against the real cluster: runtime, images, partitions, OOD cluster, portal',
+    usage: 'ood-jupyter doctor [--presets DIR] [--run-with CMD] [--clusters-dir DIR] [--json]',
+    details: [
+      `  --presets DIR       preset directory (default: ${bundledPresets})`,
+      '  --run-with CMD      run the cluster checks through CMD, e.g. "ssh login01" (default: here)',
+      '  --clusters-dir DIR  OOD\'s cluster files (default: /etc/ood/config/clusters.d)',
+      '  --json              print the findings as JSON',
+      '',
+      '  Checks: the runtime after the site\'s set-up lines and its version; every image exists, is',
+      '  readable and has what its preset says (the sessions\' own probe, run with the runtime); every',
+      '  partition exists in Slurm and sbatch --test-only accepts its largest request; the OOD cluster',
+      '  id has its file; the portal origins are set. Exit status 1 when anything fails.',
+    ].join('\n'),
+    options: { ...presetsOption, 'run-with': { type: 'string' }, 'clusters-dir': { type: 'string', default: '/etc/ood/config/clusters.d' }, json: { type: 'boolean' } },
+    async run(values) {
+      const plan = await planFromPresets(String(values.presets));
+      const findings = await runDoctor(plan, await renderApp(plan), {
+        runWith: values['run-with'] as string | undefined, clustersDir: String(values['clusters-dir']),
+      });
+      if (values.json) console.log(JSON.stringify(findings, null, 2));
+      else console.log(doctorTable(findings, Boolean(process.stdout.isTTY) && !process.env.NO_COLOR));
+      const failed = findings.filter((f) => f.status === 'fail').length;
+      if (!values.json) console.log(failed ? `${failed} check(s) failed.` : 'Everything the presets claim holds.');
+      return failed ? 1 : 0;
+    },
+  },
   diff: {
     summary: 'show, as a unified diff, what a rebuild would change in an app already written or deployed',
-    usage: 'ood-jupyter diff --out DIR [--presets DIR]',
+    usage: 'ood-jupyter diff --out DIR [--presets DIR] [--json]',
     details: [
       '  --out DIR      the app to compare with (a build\'s --out, or a deploy\'s --to)',
       `  --presets DIR  preset directory (default: ${bundledPresets})`,
+      '  --json         print the changes as JSON: [{path, kind, diff, detail}]',
       '',
       '  Exit status: 0 when DIR is up to date, 1 when a rebuild would change it.',
     ].join('\n'),
-    options: { ...presetsOption, out: { type: 'string' } },
-    async run({ presets, out }) {
+    options: { ...presetsOption, out: { type: 'string' }, json: { type: 'boolean' } },
+    async run({ presets, out, json }) {
       if (typeof out !== 'string' || out === '') throw new RequestError('--out DIR is required');
       const changes: Change[] = await compareApp(out, await renderFromPresets(String(presets)));
+      if (json) {
+        console.log(JSON.stringify(changes, null, 2));
+        return changes.length === 0 ? 0 : 1;
+      }
       for (const c of changes) process.stdout.write(c.kind === 'mode' ? `${c.path}: ${c.detail}\n` : c.diff);
       if (changes.length === 0) console.error(`${out}/ is up to date with ${presets}.`);
       return changes.length === 0 ? 0 : 1;

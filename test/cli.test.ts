@@ -83,7 +83,7 @@ t.test('--help for the tool and for each command', async (t) => {
 
 t.test('misuse exits non-zero with one clear line', async (t) => {
   const cases: Array<[string[], RegExp]> = [
-    [['biuld'], /^ood-jupyter: unknown command "biuld" \(commands: init, build, validate, preview, batch-script, docs, diff, deploy, rollback, schema, pull; see ood-jupyter --help\)$/],
+    [['biuld'], /^ood-jupyter: unknown command "biuld" \(commands: init, build, validate, preview, batch-script, docs, doctor, diff, deploy, rollback, schema, pull; see ood-jupyter --help\)$/],
     [['build', '--ouput', 'x'], /^ood-jupyter build: Unknown option '--ouput'.*\(usage: ood-jupyter build \[--presets DIR\] \[--out DIR\] \[--check\]\)$/],
     [['validate', 'extra'], /^ood-jupyter validate: .*positional.*\(usage: /],
     [['validate', '--presets', '/nonexistent/presets'], /site\.yml:1 cannot be read \(ENOENT\)/],
@@ -215,4 +215,23 @@ t.test('preview with real Ruby: the bundled gpu partition\'s defaults, a --set, 
   const unknown = await run(['preview', '--partition', 'gpu', '--set', 'colour=blue']);
   t.equal(unknown.exitCode, 2);
   t.match(unknown.stderr, /--set takes id=value with a form field id/);
+});
+
+t.test('--json: validate gives the problems as data, diff the changes', async (t) => {
+  const { dir, cleanup } = await presetCopy([{ file: 'partitions/gpu.yml', from: '  max: 4\n', to: '  max: four\n' }]);
+  t.teardown(cleanup);
+  const bad = await run(['validate', '--presets', dir, '--json']);
+  t.equal(bad.exitCode, 1);
+  const report = JSON.parse(bad.stdout) as { ok: boolean; problems: Array<{ file: string; line: number; field: string }> };
+  t.equal(report.ok, false);
+  t.same(report.problems.map((p) => [p.field, p.line]), [['gpus.max', await lineContaining(dir, 'partitions/gpu.yml', 'max: four')]]);
+  const good = await run(['validate', '--json']);
+  t.equal(good.exitCode, 0);
+  t.same(JSON.parse(good.stdout), { ok: true, partitions: ['gpu', 'gpu-large', 'cpu'], containers: ['datascience', 'pytorch', 'tensorflow'], problems: [] });
+  const cwd = await mkdtemp(join(tmpdir(), 'ood-jupyter-json-'));
+  t.teardown(() => rm(cwd, { recursive: true, force: true }));
+  const diff = await run(['diff', '--out', join(cwd, 'none'), '--json']);
+  t.equal(diff.exitCode, 1, 'an app not written yet: every file would be added');
+  const changes = JSON.parse(diff.stdout) as Array<{ path: string; kind: string }>;
+  t.ok(changes.length > 10 && changes.every((c) => c.kind === 'added'), `${changes.length} files added`);
 });

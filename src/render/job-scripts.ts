@@ -75,7 +75,7 @@ function within(field: string, partition: ValidPartition, value: number | undefi
 }
 
 /** The #SBATCH lines OOD's submit.yml.erb would give a session with these values. */
-function sbatchLines(plan: AppPlan, partition: ValidPartition, request: BatchRequest): { lines: string[]; gpus: number } {
+export function sbatchLines(plan: AppPlan, partition: ValidPartition, request: BatchRequest): { lines: string[]; gpus: number } {
   if (partition.gpus.max === 0 && (request.gpus ?? 0) > 0) throw say('noGpusOnPartition', { partition: partition.label });
   const gpus = partition.gpus.max === 0 ? 0 : within('GPUs', partition, request.gpus, partition.gpus);
   const cores = within('CPU cores', partition, request.cores, partition.cores);
@@ -167,4 +167,114 @@ export function pullProgram(plan: AppPlan, files: RenderedFile[]): { script: str
     '',
   ].join('\n');
   return { script, images: images.map((c) => c.image) };
+}
+
+/** A partition's largest request: every limit at its maximum (cores within the per-GPU share). */
+export function largestRequest(plan: AppPlan, partition: ValidPartition): string[] {
+  const gpus = partition.gpus.max;
+  const cores = partition.cores.maxPerGpu && gpus > 0 ? Math.min(partition.cores.max, partition.cores.maxPerGpu * gpus) : partition.cores.max;
+  return sbatchLines(plan, partition, {
+    partition: partition.name, container: '', gpus, cores, memoryGb: partition.memoryGb.max, hours: partition.hours.max, command: [],
+  }).lines.map((line) => line.replace(/^#SBATCH /, ''));
+}
+
+/**
+ * The program `ood-jupyter doctor` runs where the cluster is (here, or through --run-with): the
+ * runtime after the site's set-up, each container image probed with the runtime (the sessions' own
+ * probe), each partition asked of Slurm with its largest request (sbatch --test-only). It prints one
+ * line per check: STATUS TAB CHECK TAB REASON.
+ */
+export function doctorProgram(plan: AppPlan, files: RenderedFile[]): string {
+  const image = (c: ValidContainer) => [
+    `( name=${bashWord(c.name)} image=${bashWord(c.image)} claims=${c.jupyterlab ? 1 : 0}`,
+    ...containerSettings(c).map((line) => `  ${line}`),
+    '  doctor_image',
+    ')',
+  ].join('\n');
+  const partition = (p: ValidPartition) =>
+    `( doctor_partition ${bashWord(p.name)} ${largestRequest(plan, p).map(bashWord).join(' ')} )`;
+  return [
+    ...siteSettings(plan),
+    'failure_note=/dev/null session_end_record=/dev/null',
+    "gpu_count=0 extra_binds='' container_binds=() container_env=() container_setup=() container_gpu_setup=()",
+    file(files, 'template/messages.sh'),
+    file(files, 'template/jupyter-session.sh'),
+    "inspect_python_code=$(cat <<'PYTHON'",
+    file(files, 'template/inspect-python.py').trimEnd(),
+    'PYTHON',
+    ')',
+    `
+check() { printf '%s	%s	%s
+' "$1" "$2" "$3"; }
+# A library failure (set-up line, missing image) becomes this check's line.
+fail() { local format=$1; shift; check fail "$current" "$(printf "$format" "$@" | sed 's/^ood-jupyter: ERROR: //')"; exit 1; }
+
+# The site's set-up lines first, as a job runs them; one that fails ends the check here.
+current="site set-up"
+run_site_setup "\${site_setup[@]}" >/dev/null 2>&1
+current="runtime $runtime"
+if ! command -v "$runtime" >/dev/null 2>&1; then
+  check fail "$current" "not found after the site set-up lines (\${#site_setup[@]}): sessions cannot start"
+  runtime_missing=1
+else
+  check ok "$current" "$("$runtime" --version 2>&1 | head -n 1)"
+  runtime_missing=0
+fi
+
+doctor_image() {
+  current="image $name ($image)"
+  case $image in
+    docker://* | oras://*)
+      check warn "$current" "a registry image: sessions pull it by digest; not pulled here (ood-jupyter pull fills the site cache)"
+      return 0 ;;
+  esac
+  if [[ ! -f $image || ! -r $image ]]; then
+    check fail "$current" "does not exist or cannot be read here"
+    return 0
+  fi
+  ((runtime_missing)) && { check warn "$current" "not probed: no runtime"; return 0; }
+  image_path=$image runtime_args=()
+  local report
+  report=$(inspect_python probe 2>&1)
+  read_probe "$report"
+  if [[ -z $py_version ]]; then
+    check fail "$current" "python3 does not run in it with $runtime: $(printf '%s
+' "$report" | tail -n 1)"
+  elif jupyter_usable; then
+    check ok "$current" "Python $py_version, Jupyter Server $py_server, JupyterLab $py_lab, ipykernel $py_kernel"
+  elif ((claims)); then
+    check fail "$current" "its preset says jupyterlab: true, but it lacks $(missing_parts) for its Python $py_version"
+  elif site_overlay "$py_minor" >/dev/null; then
+    check ok "$current" "Python $py_version without JupyterLab: sessions use the site's overlay $(site_overlay "$py_minor")"
+  elif ((user_install)); then
+    check warn "$current" "Python $py_version lacks $(missing_parts): sessions install them per researcher (needs network on the compute nodes)"
+  else
+    check fail "$current" "Python $py_version lacks $(missing_parts), and the site has no overlay for Python $py_minor and no per-user install"
+  fi
+}
+
+doctor_partition() {
+  local name=$1 out
+  shift
+  current="partition $name"
+  if ! command -v sbatch >/dev/null 2>&1; then
+    check fail "$current" "sbatch is not on PATH here: run the doctor where Slurm's commands are (--run-with)"
+    return 0
+  fi
+  if ! scontrol show partition "$name" -o >/dev/null 2>&1; then
+    check fail "$current" "Slurm has no partition $name"
+    return 0
+  fi
+  if out=$(sbatch --test-only "$@" --wrap=true 2>&1); then
+    check ok "$current" "Slurm accepts its largest request ($*)"
+  else
+    check fail "$current" "Slurm refuses its largest request ($*): $(printf '%s
+' "$out" | tail -n 1 | sed 's/^sbatch: error: //')"
+  fi
+}
+`,
+    ...plan.containers.map(image),
+    ...plan.partitions.map(partition),
+    '',
+  ].join('\n');
 }

@@ -113,3 +113,61 @@ t.test('preview shows what the end-to-end suite submits for the same values, and
   t.equal(refused.exitCode, 1);
   t.match(refused.stdout, /^The form would refuse this launch: The CPU \(test node\) partition has no GPUs/m, 'the researcher\'s message');
 });
+
+t.test('doctor on the node: passes on correct presets, fails each broken claim with its reason', async (t) => {
+  const { cp } = await import('node:fs/promises');
+  const base = join(work, 'doctor-presets');
+  await cp(join(repoRoot, 'test/e2e/presets'), base, { recursive: true });
+  // Correct presets: the suite's, without the two containers kept there to test failing sessions.
+  await rm(join(base, 'containers/jupyter-server-1.yml'));
+  await rm(join(base, 'containers/python3-only.yml'));
+  const clusters = join(work, 'clusters.d');
+  await mkdir(clusters, { recursive: true });
+  await writeFile(join(clusters, 'testnode.yml'), 'v2:\n  job:\n    adapter: slurm\n');
+  const runWith = `bash ${join(repoRoot, 'test/node/exec.sh')} --`;
+  const doctor = (dir: string) => cli(['doctor', '--presets', dir, '--run-with', runWith, '--clusters-dir', clusters, '--json']);
+  type Finding = { status: string; check: string; reason: string };
+  const findingsOf = async (dir: string) => {
+    const result = await doctor(dir);
+    return { exitCode: result.exitCode, findings: JSON.parse(result.stdout || '[]') as Finding[], stderr: result.stderr };
+  };
+
+  const good = await findingsOf(base);
+  t.equal(good.exitCode, 0, `correct presets pass: ${JSON.stringify(good.findings.filter((f) => f.status !== 'ok'))} ${good.stderr}`);
+  t.same(good.findings.map((f) => f.check), ['OOD cluster testnode', 'portal origins', 'runtime apptainer', 'image jupyterlab (/opt/images/jupyterlab.sif)', 'partition gpu', 'partition cpu']);
+  t.match(good.findings.find((f) => f.check === 'runtime apptainer')?.reason, /^apptainer version \d/);
+  t.match(good.findings.find((f) => f.check.startsWith('image'))?.reason, /^Python 3\.\d+\.\d+, Jupyter Server 2\.\d+\.\d+, JupyterLab 4/, 'probed with the runtime');
+
+  const broken = async (name: string, edit: (dir: string) => Promise<void>, check: string, reason: RegExp) => {
+    const dir = join(work, `doctor-${name}`);
+    await cp(base, dir, { recursive: true });
+    await edit(dir);
+    const { exitCode, findings } = await findingsOf(dir);
+    t.equal(exitCode, 1, `${name}: exit 1`);
+    const found = findings.find((f) => f.check === check);
+    t.equal(found?.status, 'fail', `${name}: ${check} fails`);
+    t.match(found?.reason, reason, `${name}: ${found?.reason}`);
+  };
+  await broken('missing image', (d) => writeFile(join(d, 'containers/gone.yml'), 'label: Gone\nimage: /opt/images/gone.sif\njupyterlab: true\n'),
+    'image gone (/opt/images/gone.sif)', /does not exist or cannot be read here/);
+  await broken('an image without what its preset claims', (d) => writeFile(join(d, 'containers/claims.yml'), 'label: Claims\nimage: /opt/images/python3-only.sif\njupyterlab: true\n'),
+    'image claims (/opt/images/python3-only.sif)', /its preset says jupyterlab: true, but it lacks JupyterLab and ipykernel for its Python 3\.\d+/);
+  const notSif = join(found!.home, 'not-an-image.sif');
+  await writeFile(new TestNode(found!).hostPath(notSif), 'this is text, not a SIF\n');
+  await broken('a file that is not an image', (d) => writeFile(join(d, 'containers/notsif.yml'), `label: Not a SIF\nimage: ${notSif}\njupyterlab: true\n`),
+    `image notsif (${notSif})`, /^python3 does not run in it with apptainer: .+/);
+  await broken('a partition Slurm lacks', async (d) => {
+    await writeFile(join(d, 'partitions/bigmem.yml'), 'label: Big memory\nmemoryGb: {default: 1, max: 2}\nhours: {default: 1, max: 2}\ncores: {default: 1, max: 1}\n');
+    await writeFile(join(d, 'site.yml'), (await readFile(join(d, 'site.yml'), 'utf8')).replace('partitions: [gpu, cpu]', 'partitions: [gpu, cpu, bigmem]'));
+  }, 'partition bigmem', /^Slurm has no partition bigmem$/);
+  await broken('a request Slurm refuses', async (d) => {
+    const file = join(d, 'partitions/gpu.yml');
+    await writeFile(file, (await readFile(file, 'utf8')).replace(/memoryGb:\n(\s+)default: (\d+)\n\s+max: \d+/, 'memoryGb:\n$1default: $2\n$1max: 100'));
+  }, 'partition gpu', /^Slurm refuses its largest request \(.*--mem=100G.*\): .+/);
+  await broken('a runtime missing after the site set-up', async (d) => {
+    await writeFile(join(d, 'site.yml'), (await readFile(join(d, 'site.yml'), 'utf8')).replace('  command: apptainer', '  command: apptainer\n  setup:\n    - export PATH=/nowhere'));
+  }, 'runtime apptainer', /not found after the site set-up lines/);
+  await broken('an OOD cluster id without its file', async (d) => {
+    await writeFile(join(d, 'site.yml'), (await readFile(join(d, 'site.yml'), 'utf8')).replace('cluster: testnode', 'cluster: elsewhere'));
+  }, 'OOD cluster elsewhere', /clusters\.d\/elsewhere\.yml does not exist/);
+});
