@@ -30,11 +30,12 @@ export async function runDoctor(plan: AppPlan, files: RenderedFile[], options: {
   const prefix = options.runWith ? options.runWith.trim().split(/\s+/) : [];
   const [command, ...args] = [...prefix, 'bash', '--norc', '--noprofile', '-s'];
   const result = await execa(command!, args, { input: doctorProgram(plan, files), reject: false });
+  const before = findings.length;
   for (const line of result.stdout.split('\n')) {
     const [status, check, reason] = line.split('\t');
     if ((status === 'ok' || status === 'warn' || status === 'fail') && check && reason !== undefined) findings.push({ status, check, reason });
   }
-  if (result.exitCode !== 0 && !findings.some((f) => f.status === 'fail')) {
+  if (result.exitCode !== 0 && findings.length === before) {
     findings.push({ status: 'fail', check: 'doctor', reason: `the checks did not run${options.runWith ? ` with "${options.runWith}"` : ''}: ${String(result.stderr || result.message || "").trim().split("\n").at(-1)}` });
   }
   return findings;

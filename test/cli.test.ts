@@ -235,3 +235,22 @@ t.test('--json: validate gives the problems as data, diff the changes', async (t
   const changes = JSON.parse(diff.stdout) as Array<{ path: string; kind: string }>;
   t.ok(changes.length > 10 && changes.every((c) => c.kind === 'added'), `${changes.length} files added`);
 });
+
+t.test('doctor: colour only on a terminal without NO_COLOR; a --run-with that cannot run is one failed check', async (t) => {
+  const cwd = await mkdtemp(join(tmpdir(), 'ood-jupyter-doctor-'));
+  t.teardown(() => rm(cwd, { recursive: true, force: true }));
+  const args = ['doctor', '--run-with', 'no-such-remote-shell', '--clusters-dir', cwd];
+  const piped = await run(args);
+  t.equal(piped.exitCode, 1);
+  t.match(piped.stdout, /^fail {4}doctor +the checks did not run with "no-such-remote-shell"/m);
+  t.match(piped.stdout, /^fail {4}OOD cluster example +\S+example\.yml does not exist/m);
+  t.match(piped.stdout, /^warn {4}portal origins +https:\/\/ondemand\.example\.edu looks like an example/m);
+  t.notMatch(piped.stdout, /\u001b\[/, 'piped: no colour');
+  // util-linux's script(1) gives the command a real terminal.
+  const line = [process.execPath, cliPath, ...args].map((a) => `'${a}'`).join(' ');
+  const { NO_COLOR: _set, ...plainEnv } = process.env; // tap's own environment may set NO_COLOR
+  const tty = await execa('script', ['-qec', line, '/dev/null'], { cwd: repoRoot, reject: false, env: plainEnv, extendEnv: false });
+  t.match(tty.stdout, /\u001b\[31mfail/, 'on a terminal: fail in red');
+  const noColor = await execa('script', ['-qec', line, '/dev/null'], { cwd: repoRoot, reject: false, env: { ...plainEnv, NO_COLOR: '1' }, extendEnv: false });
+  t.notMatch(noColor.stdout, /\u001b\[3\dm/, 'NO_COLOR: none');
+});
