@@ -67,7 +67,8 @@ const duration = (seconds: number) => [Math.floor(seconds / 3600), Math.floor(se
 
 export async function preview(files: RenderedFile[], values: Record<string, string>): Promise<Preview> {
   const file = (path: string) => files.find((f) => f.path === path)!.content;
-  const ruby = await execa('ruby', ['-e', RENDER], {
+  // The OOD host's Ruby: `ruby` on PATH, or the binary OOD_JUPYTER_RUBY names.
+  const ruby = await execa(process.env.OOD_JUPYTER_RUBY?.trim() || 'ruby', ['-e', RENDER], {
     input: JSON.stringify({ values, submit: file('submit.yml.erb'), settings: file('template/settings.sh.erb') }), reject: false,
   });
   if (ruby.exitCode !== 0) {

@@ -200,6 +200,11 @@ t.test('Slurm\'s text: scontrol lines, times and gres as init reads them', async
 });
 
 t.test('preview with real Ruby: the bundled gpu partition\'s defaults, a --set, and a refused value', async (t) => {
+  // The machine's ruby, or (without one) CRuby in WebAssembly through test/support/ruby-via-wasm.sh.
+  const hasRuby = (await execa('ruby', ['-v'], { reject: false })).exitCode === 0;
+  const env = hasRuby ? {} : { OOD_JUPYTER_RUBY: join(repoRoot, 'test/support/ruby-via-wasm.sh') };
+  t.comment(`Ruby for preview: ${hasRuby ? 'ruby on PATH' : 'WebAssembly CRuby'}`);
+  const run = (args: string[]) => execa('node', [cliPath, ...args], { cwd: repoRoot, reject: false, env });
   const ok = await run(['preview', '--partition', 'gpu', '--set', 'num_gpus=2', '--set', 'working_dir=/srv/lab']);
   t.equal(ok.exitCode, 0, ok.stderr);
   t.match(ok.stdout, /^sbatch -p gpu -t 02:00:00 --nodes=1 --ntasks=1 --cpus-per-task=8 --mem=32G --gres=gpu:a100:2 --qos=interactive$/m);
