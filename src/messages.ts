@@ -19,7 +19,8 @@ export const submitMessages = {
   customImageOutside: 'Your own container image must be %{where}; "%{value}" is not.',
   workingDirInvalid: 'The working directory must be an absolute path (starting with /) without line breaks or control characters; "%{value}" is not.',
   extraBindInvalid: 'Each extra bind path must look like /host/path, /host/path:/container/path or /host/path:/container/path:ro, without spaces around it; "%{value}" does not.',
-  accountInvalid: 'The account may contain only letters, digits, "_", "." and "-"; "%{value}" does not.',
+  accountMissing: 'Please choose one of your accounts.',
+  accountInvalid: 'The account must start with a letter or digit and contain only letters, digits, "_", "." and "-"; "%{value}" does not.',
 } as const;
 
 /** A message with its `%{name}` placeholders filled in (the Ruby format strings' syntax). */

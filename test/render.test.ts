@@ -123,7 +123,7 @@ cases.push(
     expect: /^Each extra bind path must look like \/host\/path, .*; ".*" does not\.$/s })),
   // The account (auto_accounts on this site): a crafted value is refused.
   { name: 'a crafted account', values: valuesFor('gpu', { auto_accounts: 'lab; touch /tmp/x' }),
-    expect: /^The account may contain only letters, digits, "_", "\." and "-"; "lab; touch \/tmp\/x" does not\.$/ },
+    expect: /^The account must start with a letter or digit and contain only letters, digits, "_", "\." and "-"; "lab; touch \/tmp\/x" does not\.$/ },
 );
 
 // The working directory: text that is a legal path works literally (and is staged); control characters are refused.

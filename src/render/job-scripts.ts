@@ -94,7 +94,7 @@ export function sbatchLines(plan: AppPlan, partition: ValidPartition, request: B
   }
   if (plan.site.clusters.length > 1) lines.push(`--clusters=${partition.cluster}`);
   if (request.account !== undefined) {
-    if (!/^[A-Za-z0-9_.-]+$/.test(request.account)) throw say('accountInvalid', { value: request.account });
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(request.account)) throw say('accountInvalid', { value: request.account });
     lines.push(`--account=${request.account}`);
   }
   lines.push(...partition.sbatchArgs);

@@ -251,7 +251,8 @@ const presets = {
     "customImageOutside": "Your own container image must be %{where}; \\"%{value}\\" is not.",
     "workingDirInvalid": "The working directory must be an absolute path (starting with /) without line breaks or control characters; \\"%{value}\\" is not.",
     "extraBindInvalid": "Each extra bind path must look like /host/path, /host/path:/container/path or /host/path:/container/path:ro, without spaces around it; \\"%{value}\\" does not.",
-    "accountInvalid": "The account may contain only letters, digits, \\"_\\", \\".\\" and \\"-\\"; \\"%{value}\\" does not.",
+    "accountMissing": "Please choose one of your accounts.",
+    "accountInvalid": "The account must start with a letter or digit and contain only letters, digits, \\"_\\", \\".\\" and \\"-\\"; \\"%{value}\\" does not.",
     "linkUsed": "Filled in from the link: %{fields}.",
     "linkIgnored": "Not used from the link: %{values}.",
     "linkUnknownField": "this form has no such field",
@@ -804,7 +805,8 @@ exports[`test/golden.test.ts > TAP > bundled presets render to the reviewed snap
       "customImageOutside": "Your own container image must be %{where}; \\"%{value}\\" is not.",
       "workingDirInvalid": "The working directory must be an absolute path (starting with /) without line breaks or control characters; \\"%{value}\\" is not.",
       "extraBindInvalid": "Each extra bind path must look like /host/path, /host/path:/container/path or /host/path:/container/path:ro, without spaces around it; \\"%{value}\\" does not.",
-      "accountInvalid": "The account may contain only letters, digits, \\"_\\", \\".\\" and \\"-\\"; \\"%{value}\\" does not."
+      "accountMissing": "Please choose one of your accounts.",
+      "accountInvalid": "The account must start with a letter or digit and contain only letters, digits, \\"_\\", \\".\\" and \\"-\\"; \\"%{value}\\" does not."
     }
   MESSAGES
 
@@ -871,7 +873,10 @@ exports[`test/golden.test.ts > TAP > bundled presets render to the reviewed snap
     refuse.("extraBindInvalid", value: bind) unless bind.match?(%r{\\A/[^\\s,:\\x00-\\x1f\\x7f]*(:/[^\\s,:\\x00-\\x1f\\x7f]*)?(:(ro|rw))?\\z})
   end
   account = auto_accounts.to_s.strip
-  refuse.("accountInvalid", value: account) unless account.match?(/\\A[A-Za-z0-9_.-]*\\z/)
+  refuse.("accountInvalid", value: account) unless account.match?(/\\A([A-Za-z0-9][A-Za-z0-9_.-]*)?\\z/)
+  # The dashboard's account list always has a choice; an empty one comes only from a crafted request,
+  # and would reach sbatch as -A "".
+  refuse.("accountMissing") if account.empty?
 
   # What sbatch gets besides the partition and the time: one node, one task with its cores,
   # the memory, the GPUs as the partition's preset asks for them, and the partition's extras.
