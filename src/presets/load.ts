@@ -39,7 +39,7 @@ export async function loadPresets(dir: string): Promise<LoadedPresets> {
       return { displayPath, name, yaml: parseYaml(text, displayPath) };
     } catch (error) {
       if (!(error instanceof YamlSyntaxError)) throw error;
-      problems.push({ file: displayPath, line: error.line, field: '', message: `is not valid YAML: ${error.reason}` });
+      problems.push({ file: displayPath, line: error.line, field: '', message: error.notSyntax ? error.reason : `is not valid YAML: ${error.reason}` });
       return null;
     }
   };

@@ -11,7 +11,8 @@ export interface ParsedYaml {
 }
 
 export class YamlSyntaxError extends Error {
-  constructor(readonly line: number, readonly reason: string) {
+  /** notSyntax: YAML the presets refuse though it parses (an alias); the reason is the whole message. */
+  constructor(readonly line: number, readonly reason: string, readonly notSyntax = false) {
     super(reason);
   }
 }
@@ -20,17 +21,19 @@ export function parseYaml(source: string, filename: string): ParsedYaml {
   let value: unknown;
   let events: Event[];
   try {
-    // A handful of aliases is plenty for a preset; this keeps a "billion laughs" file harmless.
-    value = load(source, { filename, maxAliases: 50 });
+    // The events first: an alias is refused below before anything is built from it. maxAliases
+    // stays as a second guard against a "billion laughs" file.
     events = parseEvents(source, { filename });
+    refuseAliases(source, events);
+    value = load(source, { filename, maxAliases: 50 });
   } catch (error) {
     if (error instanceof YAMLException) {
       throw new YamlSyntaxError((error.mark?.line ?? 0) + 1, error.reason ?? error.message);
     }
     throw error;
   }
-  const offsets = fieldOffsets(source, events);
   const lineStarts = lineStartOffsets(source);
+  const offsets = fieldOffsets(source, events);
   return {
     value,
     lineOf(path) {
@@ -41,6 +44,18 @@ export function parseYaml(source: string, filename: string): ParsedYaml {
       return 1;
     },
   };
+}
+
+/**
+ * An alias makes one value stand for another far away in the file (and, nested, for a great many):
+ * a preset is a small file that says what it means where it says it.
+ */
+function refuseAliases(source: string, events: Event[]): void {
+  const alias = events.find((event) => event.type === EVENT_ID.ALIAS);
+  if (alias?.type === EVENT_ID.ALIAS) {
+    throw new YamlSyntaxError(lineAt(lineStartOffsets(source), alias.anchorStart),
+      'uses a YAML alias (*name), which presets do not allow: write the value out where it is used', true);
+  }
 }
 
 const pathKey = (path: FieldPath) => JSON.stringify(path);
