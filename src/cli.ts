@@ -143,7 +143,7 @@ const commands: Record<string, Command> = {
         console.log(`The form would refuse this launch: ${result.refused}`);
       } else {
         console.log(`sbatch ${result.sbatch!.join(' ')}`);
-        console.log('  (OOD adds -J, -o output.log, --export and --parsable, and the job script)');
+        console.log('  (OOD adds -J, -o output.log, --export and --parsable, -A for the account chosen, and the job script)');
         for (const line of result.setup ?? []) console.log(`set-up: ${line}`);
         console.log(`container: ${result.command}`);
         if (result.missingBinds?.length) console.log(`  (not bound: missing on this machine: ${result.missingBinds.join(', ')})`);

@@ -53,7 +53,9 @@ export function formValues(plan: AppPlan, partitionName: string, sets: string[])
     [ATTRIBUTE_IDS.memory]: String(partition.memoryGb.default), [ATTRIBUTE_IDS.hours]: String(partition.hours.default),
     [ATTRIBUTE_IDS.workingDir]: '', [ATTRIBUTE_IDS.extraBinds]: '',
   };
-  if (plan.accountAttribute) values[plan.accountAttribute] = '';
+  // The dashboard preselects the first of the researcher's accounts (auto_accounts): a stand-in here,
+  // which OOD itself turns into -A. A text account field starts empty (the default account).
+  if (plan.accountAttribute) values[plan.accountAttribute] = plan.accountAttribute === 'auto_accounts' ? 'ACCOUNT' : '';
   for (const set of sets) {
     const at = set.indexOf('=');
     const id = set.slice(0, at);
