@@ -148,15 +148,23 @@ export function batchScript(plan: AppPlan, files: RenderedFile[], request: Batch
   ].join('\n');
 }
 
+/** What the staff programs (pull, doctor) start with: the site's settings, no session directory to
+ * note failures in, no container chosen yet, the app's messages and its job library. */
+function staffPrologue(plan: AppPlan, files: RenderedFile[]): string[] {
+  return [
+    ...siteSettings(plan),
+    'failure_note=/dev/null session_end_record=/dev/null',
+    "gpu_count=0 extra_binds='' container_binds=() container_env=() container_setup=() container_gpu_setup=()",
+    file(files, 'template/messages.sh'),
+    file(files, 'template/jupyter-session.sh'),
+  ];
+}
+
 /** The program `ood-jupyter pull` runs: each curated docker:// or oras:// image into the image cache. */
 export function pullProgram(plan: AppPlan, files: RenderedFile[]): { script: string; images: string[] } {
   const images = plan.containers.filter((c) => /^(docker|oras):\/\//.test(c.image));
   const script = [
-    ...siteSettings(plan),
-    'failure_note=/dev/null session_end_record=/dev/null',
-    'gpu_count=0 extra_binds=\'\' container_binds=() container_env=() container_setup=() container_gpu_setup=()',
-    file(files, 'template/messages.sh'),
-    file(files, 'template/jupyter-session.sh'),
+    ...staffPrologue(plan, files),
     '# Staff fill the site cache (images.cacheDir) when there is one; else their own, as a session would.',
     '[[ -n $image_cache_dir ]] && only_site_cache=1 && mkdir -p "$image_cache_dir"',
     'run_site_setup "${site_setup[@]}"',
@@ -194,11 +202,7 @@ export function doctorProgram(plan: AppPlan, files: RenderedFile[]): string {
   const partition = (p: ValidPartition) =>
     `( doctor_partition ${bashWord(p.name)} ${largestRequest(plan, p).map(bashWord).join(' ')} )`;
   return [
-    ...siteSettings(plan),
-    'failure_note=/dev/null session_end_record=/dev/null',
-    "gpu_count=0 extra_binds='' container_binds=() container_env=() container_setup=() container_gpu_setup=()",
-    file(files, 'template/messages.sh'),
-    file(files, 'template/jupyter-session.sh'),
+    ...staffPrologue(plan, files),
     "inspect_python_code=$(cat <<'PYTHON'",
     file(files, 'template/inspect-python.py').trimEnd(),
     'PYTHON',
