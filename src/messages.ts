@@ -12,6 +12,10 @@ export const submitMessages = {
   outOfRange: '%{field} on the %{partition} partition must be between %{min} and %{max}; you asked for %{value}.',
   noGpusOnPartition: 'The %{partition} partition has no GPUs: set GPUs to 0, or choose a partition with GPUs.',
   tooManyCoresForGpus: 'With %{gpus} GPU(s) on the %{partition} partition you may use at most %{max} CPU cores (%{perGpu} per GPU); you asked for %{value}.',
+  imageUnreadable: 'ood-jupyter: ERROR: the container image %s on %s cannot be read by you (its file permissions). Choose another container, or ask your support team to make the image readable.',
+  imageNotSif: 'ood-jupyter: ERROR: the file %s is not a container image Apptainer can run (it has no SIF or SquashFS header; it may be incomplete). Choose another container, or ask your support team to check the image.',
+  noGpuDriver: 'ood-jupyter: ERROR: GPUs were asked for, but node %s has no NVIDIA driver (no /proc/driver/nvidia/version, no nvidia-smi), so no program in the container could use them. Launch again (Slurm may choose another node) and tell your support team the node\'s name.',
+  dirUnwritable: 'ood-jupyter: ERROR: cannot write to %s (%s). JupyterLab, its kernels and pip need to write there: free some space in your home directory (it, or its quota, may be full) or fix its permissions, and launch again.',
   unknownContainer: 'Please choose one of the listed containers ("%{value}" is not one of them).',
   containerNotOnPartition: 'The %{container} container is not offered on the %{partition} partition. Please choose one of: %{allowed}.',
   customImageNotAllowed: 'This site does not allow your own container images. Please choose one of the listed containers.',
@@ -108,8 +112,11 @@ export const cardMessages = {
   labels: {
     partition: 'Partition', gpus: 'GPUs', cores: 'CPU cores', memory: 'memory', timeLeft: 'Time left', container: 'Container',
     image: 'Image', jupyter: 'JupyterLab', workingDir: 'Working directory', homeDir: 'home directory', kernels: 'Kernels',
-    pipTarget: '`pip install` goes to', batch: 'The same environment as a batch job',
+    pipTarget: '`pip install` goes to', batch: 'The same environment as a batch job', queued: 'Waiting in the queue',
   },
+  queuedReason: 'Slurm\'s reason: %{reason}.',
+  /** For a reason that never clears by itself: the partition no longer allows what the form let through. */
+  queuedStuck: 'Slurm\'s reason: %{reason}. Slurm will not start this session as it is: the partition\'s limits or state no longer allow it. Delete it and launch again with less (fewer hours, cores, memory or GPUs), or tell your support team that the app\'s limits for this partition are out of date.',
   jobGpus: '%{count} (on its node: GPU %{ids})',
   timeLeft: '%{hours} h %{minutes} min',
   imageFile: '%{image}, run from %{file}',
@@ -141,6 +148,10 @@ export const completedMessages = {
 
 export const jobMessages = {
   imageMissing: 'ood-jupyter: ERROR: the container image %s does not exist or cannot be read on %s. Choose another container and launch again, or ask your support team to check the image.',
+  imageUnreadable: 'ood-jupyter: ERROR: the container image %s on %s cannot be read by you (its file permissions). Choose another container, or ask your support team to make the image readable.',
+  imageNotSif: 'ood-jupyter: ERROR: the file %s is not a container image Apptainer can run (it has no SIF or SquashFS header; it may be incomplete). Choose another container, or ask your support team to check the image.',
+  noGpuDriver: 'ood-jupyter: ERROR: GPUs were asked for, but node %s has no NVIDIA driver (no /proc/driver/nvidia/version, no nvidia-smi), so no program in the container could use them. Launch again (Slurm may choose another node) and tell your support team the node\'s name.',
+  dirUnwritable: 'ood-jupyter: ERROR: cannot write to %s (%s). JupyterLab, its kernels and pip need to write there: free some space in your home directory (it, or its quota, may be full) or fix its permissions, and launch again.',
   unknownContainer: 'ood-jupyter: ERROR: this app has no container named %s (it may have been removed since you opened the form). Open the form again and choose a listed container.',
   runtimeMissing: 'ood-jupyter: ERROR: the container runtime "%s" is not available on %s after the site set-up commands. Please tell your support team.',
   workingDirMissing: 'ood-jupyter: ERROR: cannot enter the working directory %s (it does not exist or you cannot open it). Choose another working directory and launch again.',

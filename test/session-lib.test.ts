@@ -315,3 +315,60 @@ t.test('record_jupyter_exit waits a moment for slurmstepd\'s line, which may com
   const none = await bash(`${squeue} session_end_record=$PWD/ended; : >output.log; record_jupyter_exit 143 1 output.log; head -n 1 ended`, { SLURM_JOB_ID: '7' });
   t.equal(none.stdout, 'cancelled', 'no line at all: the job\'s start and limit decide');
 });
+
+t.test('resolve_image: a missing file, one nobody may read and one that is no image each get their own line', async (t) => {
+  // A SIF's start (its launch line, then SIF_MAGIC), a SquashFS image's, an ext3 image's (0xEF53 at 1080).
+  await writeFile(join(dir, 'real.sif'), Buffer.concat([Buffer.from('#!/usr/bin/env run-singularity\n\0SIF_MAGIC\0'), Buffer.alloc(64)]));
+  await writeFile(join(dir, 'squash.img'), Buffer.concat([Buffer.from('hsqs'), Buffer.alloc(64)]));
+  const ext3 = Buffer.alloc(2048);
+  ext3.writeUInt16LE(0xef53, 1080);
+  await writeFile(join(dir, 'ext3.img'), ext3);
+  await writeFile(join(dir, 'page.sif'), '<html>404</html>\n');
+  await writeFile(join(dir, 'empty.sif'), '');
+  for (const name of ['real.sif', 'squash.img', 'ext3.img']) {
+    const run = await bash(`resolve_image ${dir}/${name}; echo "path=$image_path"`);
+    t.equal(run.exitCode, 0, `${name}: ${run.output}`);
+    t.match(run.stdout, `path=${dir}/${name}`);
+  }
+  for (const name of ['page.sif', 'empty.sif']) {
+    const run = await bash(`resolve_image ${dir}/${name}; echo reached`);
+    t.equal(run.exitCode, 1);
+    t.same(errorLines(run.output), [`ood-jupyter: ERROR: the file ${dir}/${name} is not a container image Apptainer can run (it has no SIF or SquashFS header; it may be incomplete). Choose another container, or ask your support team to check the image.`], run.output);
+  }
+  const missing = await bash(`resolve_image ${dir}/nothing.sif`);
+  t.match(errorLines(missing.output)[0] ?? '', /the container image \S+nothing\.sif does not exist/);
+  const directory = await bash(`resolve_image ${dir}`);
+  t.match(errorLines(directory.output)[0] ?? '', /cannot be read by you/, 'a directory is no image file');
+});
+
+t.test('make_dir and check_writable: one line with the reason, never mkdir\'s or bash\'s own', async (t) => {
+  const blocked = join(dir, 'blocked');
+  await writeFile(blocked, 'a file where a directory should be');
+  const mk = await bash(`make_dir ${blocked}/packages/x; echo reached`);
+  t.equal(mk.exitCode, 1);
+  t.same(mk.output.split('\n'), [`ood-jupyter: ERROR: cannot write to ${blocked}/packages/x (Not a directory). JupyterLab, its kernels and pip need to write there: free some space in your home directory (it, or its quota, may be full) or fix its permissions, and launch again.`]);
+  const fine = await bash(`make_dir ${dir}/made/a/b && check_writable ${dir}/made/a/b "$PWD" && ls -A ${dir}/made/a/b | wc -l`);
+  t.equal(fine.exitCode, 0, fine.output);
+  t.equal(fine.stdout.trim(), '0', 'the test write leaves nothing behind');
+  // /dev/full: every write fails with ENOSPC, as on a full file system.
+  const full = await bash('mkdir full && ln -s /dev/full full/.ood-jupyter-write-test.$$ && check_writable full; echo reached');
+  t.equal(full.exitCode, 1);
+  t.same(errorLines(full.output).length, 1, full.output);
+  t.match(full.output, /^ood-jupyter: ERROR: cannot write to full \(No space left on device\)\./);
+  t.equal(full.output.split('\n').length, 1, 'and nothing else');
+});
+
+t.test('prepare_runtime: GPUs asked for on a node without an NVIDIA driver end the job; without GPUs nothing is asked', async (t) => {
+  const stubs = 'runtime=true; site_setup=(); container_setup=(); container_gpu_setup=();';
+  const gpu = await bash(`${stubs} gpu_count=1; prepare_runtime; echo reached`);
+  t.equal(gpu.exitCode, 1);
+  t.match(gpu.output, /^ood-jupyter: ERROR: GPUs were asked for, but node \S+ has no NVIDIA driver/);
+  t.equal(gpu.output.split('\n').length, 1);
+  const cpu = await bash(`${stubs} gpu_count=0; prepare_runtime; echo reached`);
+  t.equal(cpu.stdout.trim(), 'reached');
+  // A stub nvidia-smi on PATH (this machine has no GPU): a node with a driver.
+  await mkdir(join(dir, 'bin'), { recursive: true });
+  await writeFile(join(dir, 'bin/nvidia-smi'), '#!/bin/sh\necho stub\n', { mode: 0o755 });
+  const withDriver = await bash(`${stubs} gpu_count=1; prepare_runtime; echo reached`, { PATH: `${dir}/bin:/usr/bin:/bin` });
+  t.equal(withDriver.stdout.trim(), 'reached', withDriver.output);
+});

@@ -82,6 +82,8 @@ async function runJob(app: BuiltApp, values: Record<string, string>, opts: { wit
   const bin = join(app.workDir, opts.withRuntime === false ? 'bin-empty' : 'bin');
   await mkdir(bin, { recursive: true });
   if (opts.withRuntime !== false && !existsSync(join(bin, 'apptainer'))) await symlink(RECORDING_RUNTIME, join(bin, 'apptainer'));
+  // A STUB nvidia-smi: this machine has no GPU, and a GPU job checks that its node has a driver.
+  if (!existsSync(join(bin, 'nvidia-smi'))) await writeFile(join(bin, 'nvidia-smi'), '#!/bin/sh\necho "GPU 0: stub"\n', { mode: 0o755 });
   await writeFile(join(stagedRoot, 'job.sh'), jobScript(stagedRoot));
   await chmod(join(stagedRoot, 'job.sh'), 0o755);
   const log = join(stagedRoot, 'runtime-calls.jsonl');
@@ -103,7 +105,8 @@ t.test('a whole job under the OOD wrapper, runtime replaced by the recording stu
   const scratch = join(scratchParent, 'scratch');
   await mkdir(images, { recursive: true });
   await mkdir(scratch, { recursive: true });
-  for (const name of ['pytorch.sif', 'datascience.sif']) await writeFile(join(images, name), 'not really a SIF\n');
+  // Stand-ins: only their first bytes are a SIF's (the job checks them; the recording stub runs nothing).
+  for (const name of ['pytorch.sif', 'datascience.sif']) await writeFile(join(images, name), '#!/usr/bin/env run-singularity\n\0SIF_MAGIC\0 (a stand-in, not really a SIF)\n');
   const app = await builtApp([
     { file: 'containers/pytorch.yml', from: '/project/containers/pytorch-2.5-cuda12.4-jupyterlab.sif', to: join(images, 'pytorch.sif') },
     { file: 'containers/datascience.yml', from: '/project/containers/datascience-2025.10.sif', to: join(images, 'datascience.sif') },

@@ -145,6 +145,17 @@ prepare_runtime() {
   if ! command -v "$runtime" >/dev/null 2>&1; then
     fail "$msg_runtime_missing" "$runtime" "$(hostname)"
   fi
+  if ((gpu_count > 0)) && ! gpu_driver_present; then
+    fail "$msg_no_gpu_driver" "$(hostname)"
+  fi
+}
+
+# gpu_driver_present: whether this node has an NVIDIA driver for --nv to bring into the container.
+# Without one the runtime only warns and JupyterLab starts, but every GPU library in it then fails:
+# a GPU session on such a node (a driver update half done, a node in the wrong partition) is ended
+# at once instead, naming the node.
+gpu_driver_present() {
+  [[ -r /proc/driver/nvidia/version ]] || command -v nvidia-smi >/dev/null 2>&1
 }
 
 # choose_port HOST: set `port` to a free port on HOST (OOD's find_port), or end the job with one
@@ -227,8 +238,12 @@ resolve_image() {
       image_from_registry "$image"
       ;;
     /*)
-      if [[ ! -r $image || ! -f $image ]]; then
+      if [[ ! -e $image ]]; then
         fail "$msg_image_missing" "$image" "$(hostname)"
+      elif [[ ! -r $image || ! -f $image ]]; then
+        fail "$msg_image_unreadable" "$image" "$(hostname)"
+      elif ! image_is_runnable "$image"; then
+        fail "$msg_image_not_sif" "$image"
       fi
       image_path=$image
       # A file's identity without reading it: a replaced or rebuilt image gets a new one.
@@ -239,6 +254,17 @@ resolve_image() {
       fail "$msg_unknown_container" "$container"
       ;;
   esac
+}
+
+# image_is_runnable FILE: whether FILE starts as an image the runtime runs: a SIF (SIF_MAGIC after
+# its 32-byte launch line), a SquashFS image ("hsqs") or a legacy ext3 image (0xEF53 at byte
+# 1080). Anything else (a half-copied file, a Docker tarball, an HTML error page saved under a .sif
+# name) would fail inside the runtime with a message about loop devices or FUSE.
+image_is_runnable() {
+  local start
+  start=$(head -c 48 -- "$1" 2>/dev/null | tr -d '\0')
+  [[ $start == hsqs* || $start == *SIF_MAGIC* ]] && return 0
+  [[ $(od -An -tx1 -j1080 -N2 -- "$1" 2>/dev/null) == ' 53 ef' ]]
 }
 
 # prepare_image: the image of settings.sh's `image` (image_ref), found or pulled (image_path,
@@ -669,7 +695,32 @@ json_string() {
 prepare_package_dir() {
   package_dir="$(ood_data_dir)/packages/$1-py$py_minor"
   package_site="$package_dir/${py_user_site:-lib/python$py_minor/site-packages}"
-  mkdir -p "$package_site" || fail "$msg_cache_unwritable" "$package_dir"
+  make_dir "$package_site"
+}
+
+# make_dir DIR: create DIR and its parents, or end the job with one line naming DIR and the reason
+# (mkdir's own message would be a second line).
+make_dir() {
+  local why
+  why=$(mkdir -p -- "$1" 2>&1) && return 0
+  fail "$msg_dir_unwritable" "$1" "${why##*: }"
+}
+
+# check_writable DIR...: end the job with one line unless 64 kB can be written in each DIR. A home
+# directory that is full or over its quota lets JupyterLab start and then fail on its first
+# notebook, kernel connection file or pip install; a test write finds both (df knows no quotas).
+check_writable() {
+  local dir probe why
+  for dir in "$@"; do
+    probe="$dir/.ood-jupyter-write-test.$$"
+    why=$({ printf '%65536s' '' >"$probe"; } 2>&1)
+    if [[ -n $why ]] || [[ ! -s $probe ]]; then
+      rm -f -- "$probe" 2>/dev/null
+      why=${why##*: }
+      fail "$msg_dir_unwritable" "$dir" "${why:-it cannot be written}"
+    fi
+    rm -f -- "$probe"
+  done
 }
 
 # write_kernel DIR ARGV_JSON DISPLAY_NAME ENV_JSON: one kernelspec.

@@ -244,6 +244,10 @@ const presets = {
     "outOfRange": "%{field} on the %{partition} partition must be between %{min} and %{max}; you asked for %{value}.",
     "noGpusOnPartition": "The %{partition} partition has no GPUs: set GPUs to 0, or choose a partition with GPUs.",
     "tooManyCoresForGpus": "With %{gpus} GPU(s) on the %{partition} partition you may use at most %{max} CPU cores (%{perGpu} per GPU); you asked for %{value}.",
+    "imageUnreadable": "ood-jupyter: ERROR: the container image %s on %s cannot be read by you (its file permissions). Choose another container, or ask your support team to make the image readable.",
+    "imageNotSif": "ood-jupyter: ERROR: the file %s is not a container image Apptainer can run (it has no SIF or SquashFS header; it may be incomplete). Choose another container, or ask your support team to check the image.",
+    "noGpuDriver": "ood-jupyter: ERROR: GPUs were asked for, but node %s has no NVIDIA driver (no /proc/driver/nvidia/version, no nvidia-smi), so no program in the container could use them. Launch again (Slurm may choose another node) and tell your support team the node's name.",
+    "dirUnwritable": "ood-jupyter: ERROR: cannot write to %s (%s). JupyterLab, its kernels and pip need to write there: free some space in your home directory (it, or its quota, may be full) or fix its permissions, and launch again.",
     "unknownContainer": "Please choose one of the listed containers (\\"%{value}\\" is not one of them).",
     "containerNotOnPartition": "The %{container} container is not offered on the %{partition} partition. Please choose one of: %{allowed}.",
     "customImageNotAllowed": "This site does not allow your own container images. Please choose one of the listed containers.",
@@ -696,6 +700,8 @@ exports[`test/golden.test.ts > TAP > bundled presets render to the reviewed snap
   # where JupyterLab came from, the kernels and the package directory.
   messages = JSON.parse(<<~'MESSAGES')
     {
+      "queuedReason": "Slurm's reason: %{reason}.",
+      "queuedStuck": "Slurm's reason: %{reason}. Slurm will not start this session as it is: the partition's limits or state no longer allow it. Delete it and launch again with less (fewer hours, cores, memory or GPUs), or tell your support team that the app's limits for this partition are out of date.",
       "jobGpus": "%{count} (on its node: GPU %{ids})",
       "timeLeft": "%{hours} h %{minutes} min",
       "imageFile": "%{image}, run from %{file}",
@@ -715,7 +721,17 @@ exports[`test/golden.test.ts > TAP > bundled presets render to the reviewed snap
            "--cores", value.("num_cores"), "--mem", value.("memory_gb"), "--hours", value.("bc_num_hours")]
   batch += ["--workdir", directory] unless directory.empty?
   batch_command = "#{Shellwords.join(batch)} -- python3 your_script.py > job.sh && sbatch job.sh"
+  # A session still queued: Slurm's own reason (ood_core's Slurm adapter gives squeue's in
+  # info.native[:reason]). Those below never clear by themselves: Slurm's partition no longer allows
+  # what this app's presets let through, or the partition is down.
+  reason = (info.status.queued? ? info.native[:reason].to_s : "" rescue "")
+  stuck = %w[PartitionTimeLimit PartitionNodeLimit PartitionDown PartitionInactive PartitionConfig
+             ReqNodeNotAvail BadConstraints InvalidAccount InvalidQOS QOSMaxWallDurationPerJobLimit
+             AssocMaxWallDurationPerJobLimit QOSMaxGRESPerJob QOSMaxCpuPerJobLimit QOSMaxMemoryPerJob].include?(reason)
 -%>
+<%- unless reason.empty? || reason == "None" -%>
+- **Waiting in the queue:** <%= shown.(format(messages[stuck ? "queuedStuck" : "queuedReason"], reason: reason)) %>
+<%- end -%>
 - **Partition:** <%= shown.(partition_labels.fetch(partition, partition)) %>
 - **GPUs:** <%= shown.(facts["gpus"].to_s.empty? ? value.("num_gpus") : format(messages["jobGpus"], count: value.("num_gpus"), ids: facts["gpus"])) %>
 - **CPU cores:** <%= shown.(value.("num_cores")) %>, **memory:** <%= shown.(value.("memory_gb")) %> GB
@@ -798,6 +814,10 @@ exports[`test/golden.test.ts > TAP > bundled presets render to the reviewed snap
       "outOfRange": "%{field} on the %{partition} partition must be between %{min} and %{max}; you asked for %{value}.",
       "noGpusOnPartition": "The %{partition} partition has no GPUs: set GPUs to 0, or choose a partition with GPUs.",
       "tooManyCoresForGpus": "With %{gpus} GPU(s) on the %{partition} partition you may use at most %{max} CPU cores (%{perGpu} per GPU); you asked for %{value}.",
+      "imageUnreadable": "ood-jupyter: ERROR: the container image %s on %s cannot be read by you (its file permissions). Choose another container, or ask your support team to make the image readable.",
+      "imageNotSif": "ood-jupyter: ERROR: the file %s is not a container image Apptainer can run (it has no SIF or SquashFS header; it may be incomplete). Choose another container, or ask your support team to check the image.",
+      "noGpuDriver": "ood-jupyter: ERROR: GPUs were asked for, but node %s has no NVIDIA driver (no /proc/driver/nvidia/version, no nvidia-smi), so no program in the container could use them. Launch again (Slurm may choose another node) and tell your support team the node's name.",
+      "dirUnwritable": "ood-jupyter: ERROR: cannot write to %s (%s). JupyterLab, its kernels and pip need to write there: free some space in your home directory (it, or its quota, may be full) or fix its permissions, and launch again.",
       "unknownContainer": "Please choose one of the listed containers (\\"%{value}\\" is not one of them).",
       "containerNotOnPartition": "The %{container} container is not offered on the %{partition} partition. Please choose one of: %{allowed}.",
       "customImageNotAllowed": "This site does not allow your own container images. Please choose one of the listed containers.",
@@ -957,6 +977,9 @@ choose_jupyter "$image_slug"
 # The kernels: the image's Python with the researcher's package directory for this image, and
 # their own conda environments and venvs that run in this container.
 prepare_package_dir "$image_slug"
+# The session directory (kernel connection files, JupyterLab's state) and the package directory
+# must take writes: a full home directory is said now, not on the first notebook.
+check_writable "$PWD" "$package_dir"
 write_kernels "$jupyter_dir/data/kernels" "$kernel_label"
 
 # JupyterLab listens on the host's address only (see jupyter-session.sh), so the port must be free there.
@@ -1217,6 +1240,17 @@ prepare_runtime() {
   if ! command -v "$runtime" >/dev/null 2>&1; then
     fail "$msg_runtime_missing" "$runtime" "$(hostname)"
   fi
+  if ((gpu_count > 0)) && ! gpu_driver_present; then
+    fail "$msg_no_gpu_driver" "$(hostname)"
+  fi
+}
+
+# gpu_driver_present: whether this node has an NVIDIA driver for --nv to bring into the container.
+# Without one the runtime only warns and JupyterLab starts, but every GPU library in it then fails:
+# a GPU session on such a node (a driver update half done, a node in the wrong partition) is ended
+# at once instead, naming the node.
+gpu_driver_present() {
+  [[ -r /proc/driver/nvidia/version ]] || command -v nvidia-smi >/dev/null 2>&1
 }
 
 # choose_port HOST: set \`port\` to a free port on HOST (OOD's find_port), or end the job with one
@@ -1299,8 +1333,12 @@ resolve_image() {
       image_from_registry "$image"
       ;;
     /*)
-      if [[ ! -r $image || ! -f $image ]]; then
+      if [[ ! -e $image ]]; then
         fail "$msg_image_missing" "$image" "$(hostname)"
+      elif [[ ! -r $image || ! -f $image ]]; then
+        fail "$msg_image_unreadable" "$image" "$(hostname)"
+      elif ! image_is_runnable "$image"; then
+        fail "$msg_image_not_sif" "$image"
       fi
       image_path=$image
       # A file's identity without reading it: a replaced or rebuilt image gets a new one.
@@ -1311,6 +1349,17 @@ resolve_image() {
       fail "$msg_unknown_container" "$container"
       ;;
   esac
+}
+
+# image_is_runnable FILE: whether FILE starts as an image the runtime runs: a SIF (SIF_MAGIC after
+# its 32-byte launch line), a SquashFS image ("hsqs") or a legacy ext3 image (0xEF53 at byte
+# 1080). Anything else (a half-copied file, a Docker tarball, an HTML error page saved under a .sif
+# name) would fail inside the runtime with a message about loop devices or FUSE.
+image_is_runnable() {
+  local start
+  start=$(head -c 48 -- "$1" 2>/dev/null | tr -d '\\0')
+  [[ $start == hsqs* || $start == *SIF_MAGIC* ]] && return 0
+  [[ $(od -An -tx1 -j1080 -N2 -- "$1" 2>/dev/null) == ' 53 ef' ]]
 }
 
 # prepare_image: the image of settings.sh's \`image\` (image_ref), found or pulled (image_path,
@@ -1741,7 +1790,32 @@ json_string() {
 prepare_package_dir() {
   package_dir="$(ood_data_dir)/packages/$1-py$py_minor"
   package_site="$package_dir/\${py_user_site:-lib/python$py_minor/site-packages}"
-  mkdir -p "$package_site" || fail "$msg_cache_unwritable" "$package_dir"
+  make_dir "$package_site"
+}
+
+# make_dir DIR: create DIR and its parents, or end the job with one line naming DIR and the reason
+# (mkdir's own message would be a second line).
+make_dir() {
+  local why
+  why=$(mkdir -p -- "$1" 2>&1) && return 0
+  fail "$msg_dir_unwritable" "$1" "\${why##*: }"
+}
+
+# check_writable DIR...: end the job with one line unless 64 kB can be written in each DIR. A home
+# directory that is full or over its quota lets JupyterLab start and then fail on its first
+# notebook, kernel connection file or pip install; a test write finds both (df knows no quotas).
+check_writable() {
+  local dir probe why
+  for dir in "$@"; do
+    probe="$dir/.ood-jupyter-write-test.$$"
+    why=$({ printf '%65536s' '' >"$probe"; } 2>&1)
+    if [[ -n $why ]] || [[ ! -s $probe ]]; then
+      rm -f -- "$probe" 2>/dev/null
+      why=\${why##*: }
+      fail "$msg_dir_unwritable" "$dir" "\${why:-it cannot be written}"
+    fi
+    rm -f -- "$probe"
+  done
 }
 
 # write_kernel DIR ARGV_JSON DISPLAY_NAME ENV_JSON: one kernelspec.
@@ -2106,6 +2180,10 @@ exports[`test/golden.test.ts > TAP > bundled presets render to the reviewed snap
 # Every sentence the job may print into output.log (printf formats, from the generator's
 # src/messages.ts): one plain line each, saying what failed and what to do.
 msg_image_missing='ood-jupyter: ERROR: the container image %s does not exist or cannot be read on %s. Choose another container and launch again, or ask your support team to check the image.'
+msg_image_unreadable='ood-jupyter: ERROR: the container image %s on %s cannot be read by you (its file permissions). Choose another container, or ask your support team to make the image readable.'
+msg_image_not_sif='ood-jupyter: ERROR: the file %s is not a container image Apptainer can run (it has no SIF or SquashFS header; it may be incomplete). Choose another container, or ask your support team to check the image.'
+msg_no_gpu_driver='ood-jupyter: ERROR: GPUs were asked for, but node %s has no NVIDIA driver (no /proc/driver/nvidia/version, no nvidia-smi), so no program in the container could use them. Launch again (Slurm may choose another node) and tell your support team the node'\\''s name.'
+msg_dir_unwritable='ood-jupyter: ERROR: cannot write to %s (%s). JupyterLab, its kernels and pip need to write there: free some space in your home directory (it, or its quota, may be full) or fix its permissions, and launch again.'
 msg_unknown_container='ood-jupyter: ERROR: this app has no container named %s (it may have been removed since you opened the form). Open the form again and choose a listed container.'
 msg_runtime_missing='ood-jupyter: ERROR: the container runtime "%s" is not available on %s after the site set-up commands. Please tell your support team.'
 msg_working_dir_missing='ood-jupyter: ERROR: cannot enter the working directory %s (it does not exist or you cannot open it). Choose another working directory and launch again.'

@@ -12,6 +12,7 @@ import { renderViews } from '../support/ood.js';
 import { artifactsDir, chromiumAvailable, launchBrowser } from './support/browser.js';
 import { inNode, NODE_NOT_RUNNING, nodeStatus, requireOrExit, TestNode } from './support/node.js';
 import { connection, outputLog, stageLaunches, submit, waitFor, type Session } from './support/session.js';
+import { logIn, startKernel } from './support/jupyter.js';
 
 const found = await nodeStatus();
 requireOrExit(t, found ? null : NODE_NOT_RUNNING, 'the end-to-end suite');
@@ -73,7 +74,11 @@ t.test('a session that cannot start: the completed view gives its one line and w
 
 t.test('a session that reaches its time limit, and one cancelled at the same time', async (t) => {
   const [limited, cancelled] = await Promise.all([launch(form()), launch(form({ slurm_partition: 'cpu', num_gpus: '0' }))]);
-  await Promise.all([running(limited), running(cancelled)]);
+  const connections = await Promise.all([running(limited), running(cancelled)]);
+  // An open notebook in each: its kernel must die with the job, whichever way the job ends.
+  const kernelIds = await Promise.all(connections.map(async (c) => startKernel(await logIn(c))));
+  const kernelsOf = async (s: Session) => (await node.userProcesses()).filter((p) => p.includes('ipykernel') && p.includes(s.nodeRoot));
+  t.equal((await kernelsOf(limited)).length + (await kernelsOf(cancelled)).length, 2, `a kernel runs in each session (${kernelIds.join(', ')})`);
   // The running session's card: what the job itself reported (its GPU, kernels, package directory).
   const card = await renderViews(appDir, { stagedRoot: limited.hostRoot, jobId: limited.jobId, info: { wallclockTime: 300, wallclockLimit: 3600 } });
   t.equal(card.infoError, null);
@@ -94,6 +99,8 @@ t.test('a session that reaches its time limit, and one cancelled at the same tim
   t.match(limitedView, /<strong>The session reached its time limit of 1 hour\(s\), and Slurm ended it\.<\/strong>/);
   t.match(limitedView, /the GPU \(test node\) partition allows up to 8\)/, 'and how many hours the partition allows');
   t.match(limitedView, /<pre style="white-space: pre-wrap">[^<]*ood-jupyter: JupyterLab is listening on /, 'and the job\'s own lines from output.log');
+  const left = (await node.userProcesses()).filter((p) => p.includes(limited.nodeRoot) || p.includes(cancelled.nodeRoot));
+  t.same(left, [], 'the time limit and scancel ended JupyterLab and the kernels: no process of either session is left');
 });
 
 t.test('idleMinutes: 1 — a session nobody uses ends by itself and frees its resources', async (t) => {

@@ -319,7 +319,11 @@ t.test('docker:// images from a real registry: pulled once, a moved tag pulled a
   const killed = await launch(overlayApp, own(uri));
   await waitFor('the pull to start', async () => existsSync(cache) && (await readdir(cache)).some((f) => f.startsWith(`.pull-${hex3}.`)), 120_000, 50);
   await new Promise((r) => setTimeout(r, 1500));
+  t.ok((await node.userProcesses()).some((p) => p.includes(' pull ')), 'the pull is running when the session is cancelled');
   await stop(killed);
+  await waitFor('the pull to die with the job', async () => !(await node.userProcesses()).some((p) => p.includes(' pull ') || p.includes('squashfs')), 30_000, 250)
+    .catch(async () => t.fail(`still running after scancel:\n${(await node.userProcesses()).join('\n')}`));
+  t.pass('scancel ended the pull with the job: no apptainer pull, no squashfs process is left');
   t.notOk(existsSync(join(cache, `${hex3}.sif`)), 'the killed pull left no image under the digest');
   const after = await launch(overlayApp, own(uri));
   const afterLogin = await running(after);

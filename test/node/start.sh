@@ -38,8 +38,10 @@ TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 SelectType=select/cons_tres
-SelectTypeParameters=CR_Core_Memory
-# Without a default, a job that names no --mem is given all 8000 MB and a second job waits.
+# Cores are counted, and on the cpu partition up to ten jobs share one (OverSubscribe=FORCE:10),
+# so that ten sessions of one researcher can run at once on this two-core machine. Memory is checked
+# per job against RealMemory but not counted across jobs, for the same reason.
+SelectTypeParameters=CR_Core
 DefMemPerCPU=1000
 GresTypes=gpu
 # Refuse at sbatch what a partition cannot run; without it such a job is queued and waits forever.
@@ -48,7 +50,7 @@ ReturnToService=2
 MailProg=/bin/true
 NodeName=localhost CPUs=2 RealMemory=8000 Gres=gpu:2 State=UNKNOWN
 PartitionName=gpu Nodes=localhost MaxTime=8:00:00 State=UP
-PartitionName=cpu Nodes=localhost Default=YES State=UP
+PartitionName=cpu Nodes=localhost Default=YES OverSubscribe=FORCE:10 State=UP
 EOF
   # The site's `module` command, defined for bash in profile.d as Lmod and Environment Modules do
   # (and exported for bash logins). A researcher whose login shell is tcsh has no such function in
@@ -64,6 +66,21 @@ module() {
 }
 export -f module
 MODULES
+
+  # A STUB of the NVIDIA driver's nvidia-smi: this machine has no GPU, and the app ends a GPU session
+  # on a node without a driver (no /proc/driver/nvidia/version, no nvidia-smi). The end-to-end suite
+  # hides it to test that case (test/e2e/faults.test.ts); on a machine with a GPU the real driver
+  # answers instead (test/node/README.md, the device check).
+  mkdir -p "$rootfs/usr/local/bin"
+  cat >"$rootfs/usr/local/bin/nvidia-smi" <<'SMI'
+#!/bin/sh
+# STUB written by test/node/start.sh: the two fake GPUs of gres.conf, for `nvidia-smi -L`.
+case $1 in
+  -L) printf 'GPU 0: Test node stub GPU (UUID: GPU-00000000-0000-0000-0000-000000000000)\nGPU 1: Test node stub GPU (UUID: GPU-00000000-0000-0000-0000-000000000001)\n' ;;
+  *) echo 'nvidia-smi: a stub of the test node (no GPU on this machine)' ;;
+esac
+SMI
+  chmod 0755 "$rootfs/usr/local/bin/nvidia-smi"
 
   # File-less GPU gres is ignored and the node goes INVAL: point it at the fake device nodes.
   printf 'NodeName=localhost Name=gpu File=/dev/nvidia[0-1]\n' >"$rootfs/etc/slurm/gres.conf"

@@ -1141,7 +1141,7 @@ module OodHarness
         id: session.job_id, status: JobStatus.new(@request.fetch('status', 'running')),
         job_name: given['jobName'], queue_name: given['queueName'], accounting_id: given['accountingId'],
         wallclock_time: given['wallclockTime'], wallclock_limit: given['wallclockLimit'],
-        allocated_nodes: Array(given['nodes']).map { |n| NodeInfo.new(name: n) }, native: given['native'] || {}
+        allocated_nodes: Array(given['nodes']).map { |n| NodeInfo.new(name: n) }, native: (given['native'] || {}).transform_keys(&:to_sym)
       )
     end
 

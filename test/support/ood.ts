@@ -85,7 +85,7 @@ export interface ViewsRequest {
   /** Job state for `info.status` (default "running"). */
   status?: string;
   /** What the scheduler reports of the job (`info`): seconds run and allowed, node names. */
-  info?: { wallclockTime?: number; wallclockLimit?: number; nodes?: string[] };
+  info?: { wallclockTime?: number; wallclockLimit?: number; nodes?: string[]; native?: Record<string, string> };
 }
 
 export interface ViewsResult {

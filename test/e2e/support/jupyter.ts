@@ -128,3 +128,11 @@ export async function kernelSpecs(login: Login): Promise<Record<string, string>>
   const specs = (await response.json()) as { kernelspecs: Record<string, { spec: { display_name: string } }> };
   return Object.fromEntries(Object.entries(specs.kernelspecs).map(([name, s]) => [name, s.spec.display_name]));
 }
+
+/** Start a kernel and leave it running, as an open notebook does; returns its id. */
+export async function startKernel(login: Login, kernelName = 'python3'): Promise<string> {
+  const settings = serverSettings(login);
+  const response = await ServerConnection.makeRequest(`${login.baseUrl}api/kernels`, { method: 'POST', body: JSON.stringify({ name: kernelName }) }, settings);
+  if (response.status !== 201) throw new Error(`starting a ${kernelName} kernel: HTTP ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { id: string }).id;
+}
