@@ -4,6 +4,15 @@ import type { AppPlan } from '../plan.js';
 import { ATTRIBUTE_IDS } from '../plan.js';
 import { formMessages, submitMessages } from '../messages.js';
 
+/**
+ * The containers a partition offers, or null when it offers every one: the tables then grow with
+ * partitions + containers, not with their product (1000 partitions × 100 containers would otherwise
+ * embed 100,000 names in submit.yml.erb and form.js; `npm run bench`).
+ */
+export function offeredContainers(partition: AppPlan['partitions'][number], plan: AppPlan): string[] | null {
+  return plan.containers.every((c) => partition.containers.includes(c.name)) ? null : partition.containers;
+}
+
 export function submitChecks(plan: AppPlan) {
   const { pathPrefixes, registries } = plan.site.customImages;
   return {
@@ -15,7 +24,7 @@ export function submitChecks(plan: AppPlan) {
       memoryGb: { min: p.memoryGb.min, max: p.memoryGb.max },
       hours: { min: p.hours.min, max: p.hours.max },
       sbatchArgs: p.sbatchArgs,
-      containers: p.containers,
+      containers: offeredContainers(p, plan),
     }])),
     containers: Object.fromEntries(plan.containers.map((c) => [c.name, c.label])),
     customImages: plan.customImageChoice === null ? null : {
@@ -45,7 +54,7 @@ export function formScriptData(plan: AppPlan) {
         [ids.hours]: { min: p.hours.min, max: p.hours.max, default: p.hours.default },
       },
       maxCoresPerGpu: p.cores.maxPerGpu,
-      containers: p.containers,
+      containers: offeredContainers(p, plan),
       defaultContainer: p.defaultContainer,
     }])),
     labels: formMessages.fieldLabels,
