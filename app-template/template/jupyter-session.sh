@@ -24,8 +24,21 @@ say() {
 # Where a script that already said why the session failed leaves a note, so after.sh (which sees
 # script.sh end) adds no second line. Both scripts source this file in the session directory.
 failure_note=${failure_note:-"$PWD/jupyter/failed"}
+# Where the session notes when each phase of its start is reached (mark_phase): staff can read
+# where a start's time goes, and `npm run bench` times the start from the job's own clock.
+phase_file=${phase_file:-"$PWD/jupyter/phases"}
 # The directory of this library (the session directory): inspect-python.py is next to it.
 session_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# mark_phase NAME: append "NAME SECONDS" (the epoch, to the microsecond) to phase_file, creating
+# its directory on first use. A builtin clock where bash has one (5.0+), else date; never fails the job.
+mark_phase() {
+  local line
+  line="$1 ${EPOCHREALTIME:-$(date +%s.%N)}"
+  { printf '%s\n' "$line" >>"$phase_file"; } 2>/dev/null ||
+    { mkdir -p "${phase_file%/*}" && printf '%s\n' "$line" >>"$phase_file"; } 2>/dev/null
+  return 0
+}
 
 # fail FORMAT ARGS...: say it, note it, and end the script with status 1.
 fail() {
@@ -890,6 +903,7 @@ run_jupyterlab() {
   local session_dir=$1 log=$1/output.log attempt status seen
   for attempt in 1 2 3; do
     seen=$(stat -c %s "$log" 2>/dev/null) || seen=0
+    mark_phase container_start
     with_environment "${jupyter_env[@]}" "OOD_JUPYTER_PORT=$port" -- "$runtime" exec "${runtime_args[@]}" \
       "$image_path" python3 -s -m jupyterlab --config="$session_dir/jupyter/config/jupyter_server_config.py"
     status=$?

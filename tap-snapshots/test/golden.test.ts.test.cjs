@@ -155,11 +155,7 @@ const presets = {
         }
       },
       "maxCoresPerGpu": 16,
-      "containers": [
-        "datascience",
-        "pytorch",
-        "tensorflow"
-      ],
+      "containers": null,
       "defaultContainer": "pytorch"
     },
     "gpu-large": {
@@ -288,6 +284,8 @@ const dynamicJs = Boolean(config && config.dataset.bcDynamicJs === 'true');
 
 const chosenPartition = () => presets.partitions[field(ids.partition) ? field(ids.partition).value : ''];
 const limitsOf = (partition, id) => partition && partition.limits[id];
+// The containers a partition offers (its list is null when it offers every container).
+const offered = (partition) => partition.containers || Object.keys(presets.containers);
 
 // A number as submit.yml.erb reads it: digits only, after trimming.
 const wholeNumber = (text) => (/^[0-9]{1,7}$/.test(String(text).trim()) ? Number(String(text).trim()) : null);
@@ -323,10 +321,10 @@ function problemWith(id) {
     const container = field(ids.container).value;
     if (container === presets.customChoice) return null;
     if (!(container in presets.containers)) return format(m.unknownContainer, { value: container });
-    if (!partition.containers.includes(container)) {
+    if (!offered(partition).includes(container)) {
       return format(m.containerNotOnPartition, {
         container: presets.containers[container], partition: partition.label,
-        allowed: partition.containers.map((name) => presets.containers[name]).join(', '),
+        allowed: offered(partition).map((name) => presets.containers[name]).join(', '),
       });
     }
     return null;
@@ -407,9 +405,9 @@ function applyPartition() {
   const select = field(ids.container);
   if (select) {
     for (const option of select.options) {
-      const offered = option.value === presets.customChoice || partition.containers.includes(option.value);
-      option.hidden = !offered;
-      option.disabled = !offered;
+      const shown = option.value === presets.customChoice || offered(partition).includes(option.value);
+      option.hidden = !shown;
+      option.disabled = !shown;
     }
     if (select.selectedOptions.length === 0 || select.selectedOptions[0].disabled) select.value = partition.defaultContainer;
   }
@@ -786,7 +784,7 @@ exports[`test/golden.test.ts > TAP > bundled presets render to the reviewed snap
 
   partitions = JSON.parse(<<~'PRESETS')
     {
-      "gpu": {"label":"GPU (A100)","cluster":"example","gpus":{"min":1,"max":4,"type":"a100","request":"gres"},"cores":{"min":1,"max":64,"maxPerGpu":16},"memoryGb":{"min":1,"max":480},"hours":{"min":1,"max":8},"sbatchArgs":["--qos=interactive"],"containers":["datascience","pytorch","tensorflow"]},
+      "gpu": {"label":"GPU (A100)","cluster":"example","gpus":{"min":1,"max":4,"type":"a100","request":"gres"},"cores":{"min":1,"max":64,"maxPerGpu":16},"memoryGb":{"min":1,"max":480},"hours":{"min":1,"max":8},"sbatchArgs":["--qos=interactive"],"containers":null},
       "gpu-large": {"label":"Large GPU (H100)","cluster":"example","gpus":{"min":1,"max":8,"type":"h100","request":"gpus-per-node"},"cores":{"min":1,"max":112,"maxPerGpu":14},"memoryGb":{"min":1,"max":1900},"hours":{"min":1,"max":48},"sbatchArgs":["--constraint=h100"],"containers":["pytorch","tensorflow"]},
       "cpu": {"label":"CPU only","cluster":"example","gpus":{"min":0,"max":0,"type":null,"request":"gres"},"cores":{"min":1,"max":32,"maxPerGpu":null},"memoryGb":{"min":1,"max":250},"hours":{"min":1,"max":24},"sbatchArgs":[],"containers":["datascience","pytorch"]}
     }
@@ -879,9 +877,11 @@ exports[`test/golden.test.ts > TAP > bundled presets render to the reviewed snap
     refuse.("customImageOutside", where: custom_images["where"], value: image) unless from_registry || from_path
   else
     refuse.("unknownContainer", value: container_name) unless container_labels.key?(container_name)
-    unless chosen["containers"].include?(container_name)
+    # A partition's "containers" is null when it offers every container.
+    offered = chosen["containers"] || container_labels.keys
+    unless offered.include?(container_name)
       refuse.("containerNotOnPartition", container: container_labels[container_name], partition: chosen["label"],
-              allowed: chosen["containers"].map { |name| container_labels[name] }.join(", "))
+              allowed: offered.map { |name| container_labels[name] }.join(", "))
     end
   end
 
@@ -931,6 +931,7 @@ exports[`test/golden.test.ts > TAP > bundled presets render to the reviewed snap
 say "$msg_waiting" "$host"
 # port becomes the one JupyterLab got (script.sh chooses another if a process took this one first).
 wait_for_jupyter "$host" "$port" "$jupyter_dir/runtime" "$jupyter_start_timeout" "\${SCRIPT_PID:-}"
+mark_phase listening
 say "$msg_listening" "$host" "$port"
 
 `
@@ -954,6 +955,8 @@ source ./settings.sh
 source ./messages.sh
 # shellcheck source=jupyter-session.sh
 source ./jupyter-session.sh
+# The start's phases (jupyter/phases): the app's first moment in the job.
+mark_phase before_start
 
 # OOD's rsync gives this directory the mode of the app's template/ (often 0755). The session's
 # secrets are written here, so it is made private first.
@@ -989,6 +992,7 @@ write_jupyter_config "$jupyter_dir/config/jupyter_server_config.py" "$host" "$po
   "/\${proxy_prefix}/\${host}/" "$portal_origins_json" "$idle_minutes"
 save_launch "$jupyter_dir/launch.sh"
 write_session_facts "$jupyter_dir/card.json"
+mark_phase before_done
 
 `
 
@@ -1119,8 +1123,21 @@ say() {
 # Where a script that already said why the session failed leaves a note, so after.sh (which sees
 # script.sh end) adds no second line. Both scripts source this file in the session directory.
 failure_note=\${failure_note:-"$PWD/jupyter/failed"}
+# Where the session notes when each phase of its start is reached (mark_phase): staff can read
+# where a start's time goes, and \`npm run bench\` times the start from the job's own clock.
+phase_file=\${phase_file:-"$PWD/jupyter/phases"}
 # The directory of this library (the session directory): inspect-python.py is next to it.
 session_lib_dir=$(cd "$(dirname "\${BASH_SOURCE[0]}")" && pwd)
+
+# mark_phase NAME: append "NAME SECONDS" (the epoch, to the microsecond) to phase_file, creating
+# its directory on first use. A builtin clock where bash has one (5.0+), else date; never fails the job.
+mark_phase() {
+  local line
+  line="$1 \${EPOCHREALTIME:-$(date +%s.%N)}"
+  { printf '%s\\n' "$line" >>"$phase_file"; } 2>/dev/null ||
+    { mkdir -p "\${phase_file%/*}" && printf '%s\\n' "$line" >>"$phase_file"; } 2>/dev/null
+  return 0
+}
 
 # fail FORMAT ARGS...: say it, note it, and end the script with status 1.
 fail() {
@@ -1985,6 +2002,7 @@ run_jupyterlab() {
   local session_dir=$1 log=$1/output.log attempt status seen
   for attempt in 1 2 3; do
     seen=$(stat -c %s "$log" 2>/dev/null) || seen=0
+    mark_phase container_start
     with_environment "\${jupyter_env[@]}" "OOD_JUPYTER_PORT=$port" -- "$runtime" exec "\${runtime_args[@]}" \\
       "$image_path" python3 -s -m jupyterlab --config="$session_dir/jupyter/config/jupyter_server_config.py"
     status=$?

@@ -38,8 +38,9 @@ TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 SelectType=select/cons_tres
-# Cores are counted, and on the cpu partition up to ten jobs share one (OverSubscribe=FORCE:10),
-# so that ten sessions of one researcher can run at once on this two-core machine. Memory is checked
+# Cores are counted, and up to ten jobs share one (OverSubscribe=FORCE:10 on both partitions: jobs of
+# a partition that does not oversubscribe would keep the other's waiting), so that ten sessions of one
+# researcher can run at once on this two-core machine. GPUs stay one job's each. Memory is checked
 # per job against RealMemory but not counted across jobs, for the same reason.
 SelectTypeParameters=CR_Core
 DefMemPerCPU=1000
@@ -49,7 +50,7 @@ EnforcePartLimits=ALL
 ReturnToService=2
 MailProg=/bin/true
 NodeName=localhost CPUs=2 RealMemory=8000 Gres=gpu:2 State=UNKNOWN
-PartitionName=gpu Nodes=localhost MaxTime=8:00:00 State=UP
+PartitionName=gpu Nodes=localhost MaxTime=8:00:00 OverSubscribe=FORCE:10 State=UP
 PartitionName=cpu Nodes=localhost Default=YES OverSubscribe=FORCE:10 State=UP
 EOF
   # The site's `module` command, defined for bash in profile.d as Lmod and Environment Modules do
