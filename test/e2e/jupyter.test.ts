@@ -11,7 +11,8 @@ import { repoRoot } from '../support/presets.js';
 import { rubyDescription } from '../support/ruby.js';
 import { inNode, NODE_NOT_RUNNING, nodeStatus, requireOrExit, TestNode } from './support/node.js';
 import { connection, outputLog, stageLaunches, submit, waitFor, type Session } from './support/session.js';
-import { baseUrlOf, cookieHeader, logIn, runInKernel, runInTerminal } from './support/jupyter.js';
+import WebSocket from 'ws';
+import { baseUrlOf, cookieHeader, logIn, runInKernel, runInTerminal, startKernel } from './support/jupyter.js';
 
 const found = await nodeStatus();
 requireOrExit(t, found ? null : NODE_NOT_RUNNING, 'the end-to-end suite');
@@ -26,6 +27,8 @@ t.teardown(() => rm(appParent, { recursive: true, force: true }));
 
 // A working directory whose name would run a command if any value were pasted into bash unquoted.
 const canary = join(status.home, 'CANARY');
+/** The first of test/e2e/presets/site.yml's portal.origins. */
+const PORTAL_ORIGIN = 'http://127.0.0.1:18080';
 const workDir = join(status.home, `work dir "q" 'x' $(touch ${canary}) \`touch ${canary}\``);
 await mkdir(node.hostPath(workDir), { recursive: true });
 await node.chownToUser(workDir);
@@ -89,6 +92,27 @@ t.test('a GPU session: JupyterLab in Apptainer in the Slurm job, in the chosen d
   t.equal(wrong.status, 401, 'a wrong password is refused');
   const noXsrf = await fetch(`${baseUrlOf(conn)}api/kernels`, { method: 'POST', headers: { Cookie: cookieHeader(login) }, body: '{}' });
   t.equal(noXsrf.status, 403, 'XSRF stays on: a cookie-authenticated API POST without the token is refused');
+
+  // Origins: here the Host is 127.0.0.1:PORT, as behind a portal that does not preserve Host, so only
+  // the presets' portal.origins may send browser requests; a page of any other site may not.
+  const asBrowser = (origin: string) => ({ Cookie: cookieHeader(login), 'X-XSRFToken': login.cookies.get('_xsrf') ?? '', Origin: origin });
+  const foreign = 'https://attacker.example';
+  const fromPortal = await fetch(`${baseUrlOf(conn)}api/kernels`, { headers: asBrowser(PORTAL_ORIGIN) });
+  t.equal(fromPortal.status, 200, `an API request with the portal's Origin (${PORTAL_ORIGIN}) is served`);
+  const fromElsewhere = await fetch(`${baseUrlOf(conn)}api/kernels`, { method: 'POST', headers: asBrowser(foreign), body: JSON.stringify({ name: 'python3' }) });
+  t.ok([403, 404].includes(fromElsewhere.status), `a logged-in API POST with XSRF token but Origin ${foreign} is refused (${fromElsewhere.status})`);
+  const kernelId = await startKernel(login);
+  const channels = `${baseUrlOf(conn).replace(/^http/, 'ws')}api/kernels/${kernelId}/channels`;
+  const upgrade = (origin: string) => new Promise<string>((resolve) => {
+    const ws = new WebSocket(channels, { headers: { Cookie: cookieHeader(login), Origin: origin } });
+    ws.on('open', () => { ws.close(); resolve('open'); });
+    ws.on('unexpected-response', (_req, res) => { resolve(`HTTP ${res.statusCode}`); ws.terminate(); });
+    ws.on('error', (error) => resolve(`error ${error.message}`));
+  });
+  t.equal(await upgrade(PORTAL_ORIGIN), 'open', 'the kernel\'s websocket opens from the portal\'s origin');
+  t.match(await upgrade(foreign), /^HTTP 40[34]$/, `and is refused from ${foreign}`);
+  t.equal((await fetch(`${baseUrlOf(conn)}api/kernels`, { headers: asBrowser(PORTAL_ORIGIN) }).then((r) => r.json() as Promise<unknown[]>)).length, 1,
+    'the refused POST started no kernel (only the one started from the portal runs)');
 
   const processes = await node.userProcesses();
   t.notOk(processes.some((p) => p.includes(conn.password)), 'the password is on no command line in the node');
