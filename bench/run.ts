@@ -63,6 +63,7 @@ if (unknown.length) {
 const facts = await machine();
 console.log(`Machine: ${facts.cpu}, ${facts.cpus} CPUs, ${facts.memoryGiB} GiB; ${facts.os}, Linux ${facts.kernel}; Node ${facts.node}; ${facts.ruby}; ${facts.apptainer}; ${facts.slurm}\n`);
 const sections: Section[] = [];
+const sectionPart = new Map<Section, string>();
 const skipped: string[] = [];
 for (const part of parts.filter((p) => !wanted.length || wanted.includes(p.name))) {
   console.log(`== ${part.name}: ${part.what}`);
@@ -71,9 +72,11 @@ for (const part of parts.filter((p) => !wanted.length || wanted.includes(p.name)
     for (const section of await part.run()) {
       console.log(`\n${section.title}\n${table(section.table)}\n`);
       sections.push(section);
+      sectionPart.set(section, part.name);
     }
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
+    if (error instanceof Error && process.env.BENCH_DEBUG) console.log(error.stack, (error as { cause?: unknown }).cause);
     console.log(`${part.name} could not run: ${message}\n`);
     skipped.push(`${part.name}: ${message.split('\n')[0]}`);
   }
@@ -86,7 +89,14 @@ console.log(table([['Goal', 'Measured', 'Bound', 'Result'],
 for (const g of goals.filter((g) => !g.pass && g.why)) console.log(`FAIL ${g.name}: ${g.why}`);
 for (const s of skipped) console.log(`NOT MEASURED ${s}`);
 
+// One entry per part: running some parts keeps the other parts' last figures (each with its own date).
 const out = join(here, 'results.json');
-await writeFile(out, `${JSON.stringify({ takenAt: new Date().toISOString(), machine: facts, goals, skipped, sections }, null, 2)}\n`);
+const previous = existsSync(out) ? (JSON.parse(await readFile(out, 'utf8')) as { parts?: Record<string, unknown> }).parts ?? {} : {};
+const ran = Object.fromEntries(parts.filter((p) => !wanted.length || wanted.includes(p.name)).map((p) => [p.name, {
+  takenAt: new Date().toISOString(), machine: facts,
+  sections: sections.filter((s) => sectionPart.get(s) === p.name),
+  skipped: skipped.filter((s) => s.startsWith(`${p.name}:`)),
+}]));
+await writeFile(out, `${JSON.stringify({ parts: { ...previous, ...ran } }, null, 2)}\n`);
 console.log(`\nwrote ${out}`);
 process.exit(goals.every((g) => g.pass) && !skipped.length ? 0 : 1);
