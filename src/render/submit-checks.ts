@@ -10,7 +10,8 @@ import { formMessages, submitMessages } from '../messages.js';
  * embed 100,000 names in submit.yml.erb and form.js; `npm run bench`).
  */
 export function offeredContainers(partition: AppPlan['partitions'][number], plan: AppPlan): string[] | null {
-  return plan.containers.every((c) => partition.containers.includes(c.name)) ? null : partition.containers;
+  const offered = new Set(partition.containers);
+  return plan.containers.every((c) => offered.has(c.name)) ? null : partition.containers;
 }
 
 export function submitChecks(plan: AppPlan) {
