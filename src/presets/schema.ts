@@ -1,6 +1,7 @@
 // The preset files staff edit, described once. Types are inferred from these schemas,
 // and the README's preset reference follows them field by field.
 import { z } from 'zod';
+import { isRegistryImage, jsAnchored, registryImageSource } from '../rules.js';
 
 const wholeNumber = (what: string, min = 0) =>
   z.number({ error: `must be a whole number ≥ ${min}` })
@@ -73,11 +74,14 @@ export const siteSchema = z.object({
   }).strict().default({ allow: false, pathPrefixes: [], registries: [] }),
   images: z.object({
     /**
-     * A directory docker:// and oras:// images are pulled into once for everyone (staff fill it
-     * with `ood-jupyter pull`). Without it, or where a researcher cannot write there, each
-     * researcher's own ~/.cache/ood-jupyter/images.
+     * The site image cache: a directory of docker:// and oras:// images that only staff fill, with
+     * `ood-jupyter pull`; sessions only read it, never write it. It must be owned by the staff account
+     * that runs pull, mode 0755 (its files 0644, same owner): a site cache that is writable by group
+     * or others, or holds a file of another owner, is skipped with one line in output.log, and
+     * `ood-jupyter doctor` fails it. An image it lacks, without it, or where it is skipped: each
+     * researcher's own ~/.cache/ood-jupyter (mode 0700).
      */
-    cacheDir: absolutePath.optional().describe('Directory docker:// and oras:// images are pulled into once for everyone (fill it with `ood-jupyter pull`).'),
+    cacheDir: absolutePath.optional().describe('Site image cache for docker:// and oras:// images, filled only by staff with `ood-jupyter pull`; sessions only read it. Owned by the staff account that runs pull, mode 0755, not writable by group or others (else sessions skip it and `ood-jupyter doctor` fails it). Images it lacks go to each researcher\'s own ~/.cache/ood-jupyter.'),
   }).strict().default({}),
   python: z.object({
     /**
@@ -125,9 +129,12 @@ export const partitionSchema = z.object({
 }).strict();
 
 const imageError = { error: 'must be an absolute path to a .sif file, or a docker:// or oras:// URI' };
+/** A .sif path: absolute, one line (".." is refused below). */
+const sifPath = /\/[^\0\n\r]*\.sif/;
+/** A registry URI (src/rules.ts, the one definition form.js and submit.yml.erb also use), or a .sif path. */
 const imageReference = z.string()
-  .regex(/^((docker|oras):\/\/[A-Za-z0-9][A-Za-z0-9._\/:@-]*|\/[^\0\n\r]*\.sif)$/, imageError)
-  .refine((s) => /^(docker|oras):\/\//.test(s) || !s.split('/').includes('..'), imageError);
+  .regex(new RegExp(jsAnchored(`${registryImageSource}|${sifPath.source}`)), imageError)
+  .refine((s) => isRegistryImage(s) || !s.split('/').includes('..'), imageError);
 
 export const containerSchema = z.object({
   label: z.string().min(1).max(80),

@@ -3,6 +3,7 @@
 import type { AppPlan } from '../plan.js';
 import { ATTRIBUTE_IDS } from '../plan.js';
 import { formMessages, submitMessages } from '../messages.js';
+import { registryImageJs, registryImageRuby } from '../rules.js';
 
 /**
  * The containers a partition offers, or null when it offers every one: the tables then grow with
@@ -32,6 +33,8 @@ export function submitChecks(plan: AppPlan) {
       choice: plan.customImageChoice,
       pathPrefixes,
       registries,
+      // What a registry URI is (src/rules.ts), as the source of a Ruby Regexp: \A…\z.
+      registryPattern: registryImageRuby,
       where: [...pathPrefixes.map((p) => `a .sif file under ${p}/`), ...registries.map((r) => `a ${r}:// URI`)].join(', or '),
     },
   };
@@ -44,7 +47,8 @@ export function formScriptData(plan: AppPlan) {
   return {
     ids: { partition: ids.partition, container: ids.container, customImage: ids.customImage, gpus: ids.gpus, cores: ids.cores, memory: ids.memory, hours: ids.hours, workingDir: ids.workingDir, extraBinds: ids.extraBinds },
     customChoice: plan.customImageChoice,
-    customImages: checks.customImages,
+    // The same rule as submit.yml.erb's, as the source of a JavaScript RegExp: ^…$.
+    customImages: checks.customImages && { ...checks.customImages, registryPattern: registryImageJs },
     containers: checks.containers,
     partitions: Object.fromEntries(plan.partitions.map((p) => [p.name, {
       label: p.label,
