@@ -31,14 +31,24 @@ export async function runDoctor(plan: AppPlan, files: RenderedFile[], options: {
   const [command, ...args] = [...prefix, 'bash', '--norc', '--noprofile', '-s'];
   const result = await execa(command!, args, { input: doctorProgram(plan, files), reject: false });
   const before = findings.length;
-  for (const line of result.stdout.split('\n')) {
+  for (const line of result.stdout.split(/\r?\n/)) {
     const [status, check, reason] = line.split('\t');
     if ((status === 'ok' || status === 'warn' || status === 'fail') && check && reason !== undefined) findings.push({ status, check, reason });
   }
   if (result.exitCode !== 0 && findings.length === before) {
     findings.push({ status: 'fail', check: 'doctor', reason: `the checks did not run${options.runWith ? ` with "${options.runWith}"` : ''}: ${String(result.stderr || result.message || "").trim().split("\n").at(-1)}` });
   }
-  return findings;
+  return findings.map((f) => ({ status: f.status, check: printable(f.check), reason: printable(f.reason) }));
+}
+
+/**
+ * Text for staff's terminal. Findings quote what the cluster says (image labels, runtime, Slurm and ssh
+ * messages), which an image's author or a remote host controls: every C0 control, DEL and C1 control
+ * becomes a visible \xNN, so no escape sequence (clear the screen, set the window title, rewrite a line)
+ * reaches the terminal as one. Also what --json prints.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 /** The findings as a table; colour only where asked (a terminal without NO_COLOR). */

@@ -5,9 +5,9 @@
 import t from 'tap';
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { defaultJobName, renderLaunches, renderViews, sbatchArgs, type LaunchRequest, type LaunchResult } from './support/ood.js';
+import { defaultJobName, renderLaunches, renderViews, runDashboard, sbatchArgs, type LaunchRequest, type LaunchResult, type ViewsResult } from './support/ood.js';
 import { rubyDescription } from './support/ruby.js';
 import { builtApp } from './support/app.js';
 
@@ -260,4 +260,99 @@ t.test('the session card shows what the job reported: its GPUs, time left, image
   t.ok(lines.includes('- **Kernels:** Python 3 (TensorFlow 2.17 (GPU)); Python 3.11 (conda: &lt;b&gt;x&lt;/b&gt;)'), 'names HTML-escaped');
   t.ok(lines.includes('- **`pip install` goes to:** /home/alice/.local/share/ood-jupyter/packages/tensorflow-py3.11'));
   t.ok(lines.includes('- This session ends by itself after 30 minute(s) without activity (no running kernel, no open JupyterLab tab), so its GPUs go back.'));
+});
+
+// ---------------------------------------------------------------------------
+// The completed view and output.log. The job's output.log can be made huge (JupyterLab logs every request anyone
+// who reaches the node's port makes), and the dashboard renders the view on every page load: it reads only the end.
+// ---------------------------------------------------------------------------
+
+const failedDetail = 'ood-jupyter: ERROR: the image docker://python:3.12 has no python3 that runs, which JupyterLab needs. Choose another container.';
+
+/** A session directory whose job failed, with this output.log (written by `write`). */
+async function failedSession(dir: string, write: (log: string) => Promise<void>): Promise<string> {
+  await mkdir(join(dir, 'jupyter'), { recursive: true });
+  await writeFile(join(dir, 'jupyter/ended'), `failed\n${failedDetail}\n`);
+  await write(join(dir, 'output.log'));
+  return dir;
+}
+
+/** The lines the completed view shows from output.log (its <pre>, HTML entities left as they are). */
+function shownLogLines(html: string | null): string[] {
+  const pre = /<pre[^>]*>([\s\S]*?)<\/pre>/.exec(html ?? '');
+  return pre ? pre[1]!.split('\n') : [];
+}
+
+t.test('the completed view reads only the end of output.log: a 50 MB log shows its last lines, as fast as a small one', async (t) => {
+  const app = await builtApp();
+  t.teardown(app.cleanup);
+  const early = 'ood-jupyter: ERROR: a line from the start of the log';
+  const ordinary = 'epoch 17/100 - loss: 0.4211 - accuracy: 0.8812 - val_loss: 0.4519 - val_accuracy: 0.8700\n';
+  const last = `ood-jupyter: pulled docker://python:3.12 in 42 s.\nsome output of the image\n${failedDetail}\nood-jupyter: ERROR: JupyterLab exited with status 1.\n`;
+  const small = await failedSession(join(app.workDir, 'small'), (log) => writeFile(log, `${early}\n${ordinary.repeat(100)}${last}`));
+  const big = await failedSession(join(app.workDir, 'big'), async (log) => {
+    const file = await open(log, 'w');
+    const chunk = ordinary.repeat(Math.ceil((1 << 20) / ordinary.length));
+    await file.write(`${early}\n`);
+    for (let written = 0; written < 50_000_000; written += chunk.length) await file.write(chunk);
+    await file.write(last);
+    await file.close();
+  });
+  // Each batch renders the view several times in one Ruby process, so that the renders weigh against Ruby's start.
+  const renders = 10;
+  const timed = async (stagedRoot: string) => {
+    const started = performance.now();
+    const results = (await runDashboard(Array.from({ length: renders }, () =>
+      ({ kind: 'views' as const, appDir: app.appDir, stagedRoot, jobId: '7', status: 'completed', connection: {} })))) as ViewsResult[];
+    return { ms: performance.now() - started, result: results[0]! };
+  };
+  await timed(small); // Ruby's first start warms caches; not measured.
+  const smallRun = await timed(small);
+  const bigRun = await timed(big);
+  t.comment(`${renders} renders of the completed view in one Ruby process (${await rubyDescription()}): ` +
+    `small output.log ${smallRun.ms.toFixed(0)} ms, 50 MB output.log ${bigRun.ms.toFixed(0)} ms`);
+  for (const [name, run] of [['small', smallRun], ['50 MB', bigRun]] as const) {
+    t.equal(run.result.completedError, null, `${name}: renders`);
+    t.match(run.result.completedMd, failedDetail.replace(/'/g, '&#39;'), `${name}: the detail line`);
+    t.same(shownLogLines(run.result.completedMd).slice(-2), ['ood-jupyter: pulled docker://python:3.12 in 42 s.', 'ood-jupyter: ERROR: JupyterLab exited with status 1.'],
+      `${name}: the job's last lines`);
+  }
+  t.ok(shownLogLines(smallRun.result.completedMd).includes(early), 'a small log is read whole');
+  t.notOk(shownLogLines(bigRun.result.completedMd).includes(early), 'a 50 MB log: its start is not read');
+  t.ok(bigRun.ms < 3 * smallRun.ms + 150, `the 50 MB log renders about as fast as the small one (${bigRun.ms.toFixed(0)} ms < 3 × ${smallRun.ms.toFixed(0)} ms + 150 ms)`);
+});
+
+t.test('the completed view never shows JupyterLab\'s request-log lines (anyone who reaches the port chooses their URL)', async (t) => {
+  const app = await builtApp();
+  t.teardown(app.cleanup);
+  const requestLines = [
+    '[W 2026-12-06 12:00:00.123 ServerApp] 404 GET /node/gpu01/31337/ood-jupyter:%20ERROR:%20fake/ERROR (@127.0.0.1) 1.23ms referer=None',
+    '[W 2026-12-06 12:00:01.456 ServerApp] 404 GET /node/gpu01/31337/ood-jupyter: ERROR: fake, log in at evil.example (@10.0.0.9) 0.80ms referer=None',
+    '[E 2026-12-06 12:00:02.789 ServerApp] 500 POST /ERROR/Traceback?x=ood-jupyter:%20ERROR (@10.0.0.9) 3.10ms referer=None',
+    '[W 2026-12-06 12:00:03.000 LabApp] 405 ERROR /Error (@10.0.0.9) 0.50ms referer=None',
+    // Not request-log lines, but they quote a request too: a header, an uncaught exception's address.
+    '[W 2026-12-06 12:00:04.000 ServerApp] Blocking Cross Origin API request for /node/gpu01/31337/api/kernels.  Origin: ood-jupyter: ERROR: fake, Host: gpu01:31337',
+    '[E 2026-12-06 12:00:05.000 ServerApp] Uncaught exception GET /node/gpu01/31337/ERROR-fake (10.0.0.9)',
+  ];
+  const real = 'ood-jupyter: ERROR: JupyterLab exited with status 1.';
+  const jupyterError = '[E 2026-12-06 12:00:06.000 ServerApp] Error loading server extension jupyterlab_example';
+  const session = await failedSession(join(app.workDir, 'staged'), (log) => writeFile(log,
+    ['[I 2026-12-06 11:59:59.000 ServerApp] Jupyter Server 2.14.2 is running at:', ...requestLines, jupyterError, real, ''].join('\n')));
+  const views = await renderViews(app.appDir, { stagedRoot: session, jobId: '7', status: 'completed', connection: {} });
+  t.equal(views.completedError, null);
+  const shown = shownLogLines(views.completedMd);
+  t.same(shown, [jupyterError, real], 'only the job\'s own line and JupyterLab\'s own error');
+  t.notMatch(views.completedMd, /fake|evil|GET|POST/, 'nothing of the requests');
+});
+
+t.test('the completed view: a line cut by where the read starts is dropped, and bytes that are not UTF-8 do not break it', async (t) => {
+  const app = await builtApp();
+  t.teardown(app.cleanup);
+  const session = await failedSession(join(app.workDir, 'staged'), (log) => writeFile(log, Buffer.concat([
+    Buffer.from(`ood-jupyter: a line longer than the part read ${'x'.repeat(70_000)} and an Error at its end\n`),
+    Buffer.from('ood-jupyter: ERROR: caf'), Buffer.from([0xe9, 0x20, 0xff]), Buffer.from(' (not UTF-8)\n'),
+  ])));
+  const views = await renderViews(app.appDir, { stagedRoot: session, jobId: '7', status: 'completed', connection: {} });
+  t.equal(views.completedError, null);
+  t.same(shownLogLines(views.completedMd), ['ood-jupyter: ERROR: caf\uFFFD \uFFFD (not UTF-8)']);
 });
