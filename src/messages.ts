@@ -174,6 +174,17 @@ export const jobMessages = {
   pulled: 'ood-jupyter: pulled %s in %s s.',
   pullFailed: 'ood-jupyter: ERROR: could not pull %s: %s. Check the image name, or send this log to your support team.',
   cacheUnwritable: 'ood-jupyter: ERROR: cannot create %s (is your home directory full or read-only?). Free some space and launch again.',
+  // What other researchers could change (jupyter-session.sh closed_path): a cache, an overlay, an
+  // environment. The first two are whole sentences; the %s of each is one of the reasons below.
+  dirNotPrivate: 'ood-jupyter: ERROR: %s is not yours alone (%s), so the session will not keep or read its images, packages or settings there. Remove it (or make it yours, mode 0700) and launch again, or ask your support team.',
+  siteCacheSkipped: 'ood-jupyter: not using the site image cache %s: %s. Using your own cache instead; please tell your support team.',
+  siteCacheUnsafe: 'ood-jupyter: ERROR: the site image cache %s is not safe to fill: %s. Researchers must not be able to change it: make it owned by the account that runs ood-jupyter pull, mode 0755 (chmod 0755 %s), and run pull again.',
+  overlayUntrusted: 'ood-jupyter: not using the site\'s JupyterLab at %s: %s. Please tell your support team.',
+  badDigest: 'ood-jupyter: ERROR: the image %s names the digest "%s", which is not sha256: followed by 64 hexadecimal digits. Check the image name and launch again.',
+  reasonWritable: '%s can be changed by others (mode %s)',
+  reasonOwner: '%s belongs to another user (uid %s)',
+  reasonMissing: '%s does not exist',
+  registryBadRealm: 'its sign-in service is not an https:// address',
   jupyterExited: 'ood-jupyter: ERROR: JupyterLab stopped with exit status %s. The lines above say why; fix that and launch again, or send this log to your support team.',
   portTimeout: 'ood-jupyter: ERROR: JupyterLab was still not ready after %s seconds (on port %s). The lines above may say why; launch again, or send this log to your support team.',
   jupyterNotRunning: 'ood-jupyter: ERROR: JupyterLab ended before it was ready. The lines above say why.',

@@ -8,6 +8,7 @@ import type { AppPlan } from './plan.js';
 import { ATTRIBUTE_IDS } from './plan.js';
 import type { RenderedFile } from './render/render.js';
 import { RequestError } from './render/job-scripts.js';
+import { bashWord } from './render/quote.js';
 
 const RENDER = String.raw`
 require "erb"
@@ -96,14 +97,14 @@ assemble_runtime_args
 [[ -n $working_dir ]] && bind_working_dir "$working_dir"
 printf '%s\\0' "\${site_setup[@]}" "\${container_setup[@]}" ; printf '\\n'
 ((gpu_count > 0)) && printf '%s\\0' "\${container_gpu_setup[@]}"; printf '\\n'
-printf '%q ' "$runtime" exec "\${runtime_args[@]}" "$image" python3 -s -m jupyterlab '--config=SESSION_DIR/jupyter/config/jupyter_server_config.py'
-printf '\\n'
+jupyterlab_command "$image" SESSION_DIR/jupyter/config/jupyter_server_config.py
+printf '%s\\0' "\${jupyterlab_argv[@]}"; printf '\\n'
 for path in "\${site_binds[@]}" "\${container_binds[@]}"; do [[ -e \${path%%:*} ]] || printf '%s\\0' "$path"; done
 ` });
   if (bash.exitCode !== 0) throw new Error(`the job's library: ${(bash.stdout.trim() || bash.stderr.trim()).split('\n').at(-1)}`);
   const [setup = '', gpuSetup = '', command = '', missing = ''] = bash.stdout.split('\n');
   return {
-    values, sbatch, command: command.trim(),
+    values, sbatch, command: command.split('\0').filter(Boolean).map(bashWord).join(' '),
     setup: [...setup.split('\0'), ...gpuSetup.split('\0')].filter(Boolean),
     missingBinds: missing.split('\0').filter(Boolean),
   };

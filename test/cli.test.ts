@@ -209,13 +209,13 @@ t.test('preview with real Ruby: the bundled gpu partition\'s defaults, a --set, 
   t.equal(ok.exitCode, 0, ok.stderr);
   t.match(ok.stdout, /^sbatch -p gpu -t 02:00:00 --nodes=1 --ntasks=1 --cpus-per-task=8 --mem=32G --gres=gpu:a100:2 --qos=interactive$/m);
   t.match(ok.stdout, /^set-up: module load apptainer$/m, 'the site\'s set-up line');
-  t.match(ok.stdout, /^container: apptainer exec --nv (--bind \S+ )*--bind \/srv\/lab \/project\/containers\/pytorch-2\.5-cuda12\.4-jupyterlab\.sif python3 -s -m jupyterlab /m);
+  t.match(ok.stdout, /^container: apptainer exec --nv (--bind \S+ )*--bind \/srv\/lab \/project\/containers\/pytorch-2\.5-cuda12\.4-jupyterlab\.sif python3 -s -c 'import sys; [^']*runpy\.run_module[^']*' jupyterlab --config=SESSION_DIR\/jupyter\/config\/jupyter_server_config\.py$/m, 'JupyterLab as python3 -m jupyterlab without the working directory on sys.path, in single quotes');
   const refused = await run(['preview', '--partition', 'gpu', '--set', 'num_gpus=9']);
   t.equal(refused.exitCode, 1);
   t.equal(refused.stdout.trim(), 'The form would refuse this launch: GPUs on the GPU (A100) partition must be between 1 and 4; you asked for 9.');
   const hostile = await run(['preview', '--partition', 'gpu', '--set', 'working_dir=/tmp/$(touch /tmp/ood-jupyter-preview-canary)']);
   t.equal(hostile.exitCode, 0, hostile.stderr);
-  t.match(hostile.stdout, /--bind \/tmp\/\\\$\\\(touch\\ \/tmp\/ood-jupyter-preview-canary\\\)/, 'shown quoted');
+  t.match(hostile.stdout, /--bind '\/tmp\/\$\(touch \/tmp\/ood-jupyter-preview-canary\)' /, 'shown quoted');
   t.notOk(await stat('/tmp/ood-jupyter-preview-canary').then(() => true, () => false), 'and nothing ran');
   const unknown = await run(['preview', '--partition', 'gpu', '--set', 'colour=blue']);
   t.equal(unknown.exitCode, 2);
@@ -258,4 +258,26 @@ t.test('doctor: colour only on a terminal without NO_COLOR; a --run-with that ca
   t.match(tty.stdout, /\u001b\[31mfail/, 'on a terminal: fail in red');
   const noColor = await execa('script', ['-qec', line, '/dev/null'], { cwd: repoRoot, reject: false, env: { ...plainEnv, NO_COLOR: '1' }, extendEnv: false });
   t.notMatch(noColor.stdout, /\u001b\[3\dm/, 'NO_COLOR: none');
+});
+
+t.test('doctor: what the cluster prints reaches the terminal without its control characters (no escape sequence works)', async (t) => {
+  const cwd = await mkdtemp(join(tmpdir(), 'ood-jupyter-doctor-'));
+  t.teardown(() => rm(cwd, { recursive: true, force: true }));
+  // A stand-in for "ssh login01": it ignores the checks and answers as a hostile image or host could.
+  const answering = join(cwd, 'answering-shell');
+  await writeFile(answering, `#!/bin/sh\ncat >/dev/null\nprintf 'warn\\timage \\033[2J\\033]0;owned\\007\\302\\23331m\\177\\000\\tits label says \\033[31mok\\033[0m\\r\\n'\n`, { mode: 0o755 });
+  const failing = join(cwd, 'failing-shell');
+  await writeFile(failing, `#!/bin/sh\ncat >/dev/null\nprintf 'ssh: \\033]0;owned\\007\\033[2Jcannot connect\\n' >&2\nexit 255\n`, { mode: 0o755 });
+  const controls = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/; // all but tab and newline, which the table itself prints
+  const tables: string[] = [];
+  for (const shell of [answering, failing]) {
+    const table = await run(['doctor', '--run-with', shell, '--clusters-dir', cwd]);
+    t.notMatch(table.stdout, controls, `${shell}: no control character in the table`);
+    tables.push(table.stdout);
+    const json = await run(['doctor', '--run-with', shell, '--clusters-dir', cwd, '--json']);
+    const findings = JSON.parse(json.stdout) as Array<{ check: string; reason: string }>;
+    t.notOk(findings.some((f) => controls.test(f.check) || controls.test(f.reason)), `${shell}: none in --json either`);
+  }
+  t.match(tables[0], /^warn {4}image \\x1b\[2J\\x1b\]0;owned\\x07\\x9b31m\\x7f\\x00 +its label says \\x1b\[31mok\\x1b\[0m$/m, 'shown, readable, as \\xNN');
+  t.match(tables[1], /^fail {4}doctor +the checks did not run with ".*failing-shell": ssh: \\x1b\]0;owned\\x07\\x1b\[2Jcannot connect$/m);
 });

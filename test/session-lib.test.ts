@@ -3,29 +3,11 @@
 // container runtime are replaced by small shell functions defined in each case: named as stubs here.
 import t from 'tap';
 import { execa } from 'execa';
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { renderFromPresets } from '../src/build.js';
-import { bundledPresets } from './support/presets.js';
+import { jobLibrary, fakeRuntime, modernProbe, bareProbe } from './support/job-library.js';
 
-const dir = await mkdtemp(join(tmpdir(), 'ood-jupyter-lib-'));
-t.teardown(() => rm(dir, { recursive: true, force: true }));
-for (const file of await renderFromPresets(bundledPresets)) {
-  if (['template/jupyter-session.sh', 'template/messages.sh', 'template/inspect-python.py'].includes(file.path)) {
-    await writeFile(join(dir, file.path.slice('template/'.length)), file.content);
-  }
-}
-
-/** Run `script` in bash after sourcing messages.sh and the library, in a session directory of its own. */
-async function bash(script: string, env: Record<string, string> = {}) {
-  const session = await mkdtemp(join(dir, 'session-'));
-  const result = await execa('bash', ['--norc', '--noprofile', '-c', `source ${dir}/messages.sh; source ${dir}/jupyter-session.sh; ${script}`], {
-    cwd: session, reject: false, env: { PATH: '/usr/bin:/bin', ...env }, extendEnv: false,
-  });
-  return { ...result, output: `${result.stdout}\n${result.stderr}`.trim(), session };
-}
-
+const { dir, bash } = await jobLibrary(t);
 const errorLines = (output: string) => output.split('\n').filter((l) => l.startsWith('ood-jupyter: ERROR'));
 
 t.test('choose_port: an empty answer from find_port ends the job with one line, not a Python syntax error', async (t) => {
@@ -105,8 +87,8 @@ t.test('run_jupyterlab: a port taken before JupyterLab binds it means a new port
   const calls = (await readFile(join(moved.session, 'calls'), 'utf8')).trim().split('\n');
   t.match(log, /^status 0 port=4999$/m);
   t.equal(calls.length, 2, 'started twice');
-  t.match(calls[0], /^apptainer OOD_JUPYTER_PORT=4000 exec --nv \/x\.sif python3 -s -m jupyterlab --config=\S+\/jupyter\/config\/jupyter_server_config\.py$/);
-  t.match(calls[1], /^apptainer OOD_JUPYTER_PORT=4999 exec --nv \/x\.sif python3 -s -m jupyterlab/);
+  t.match(calls[0], /^apptainer OOD_JUPYTER_PORT=4000 exec --nv \/x\.sif python3 -s -c import sys; .*runpy\.run_module\(.*\) jupyterlab --config=\S+\/jupyter\/config\/jupyter_server_config\.py$/);
+  t.match(calls[1], /^apptainer OOD_JUPYTER_PORT=4999 exec --nv \/x\.sif python3 -s -c import sys; .* jupyterlab --config=/);
   t.match(log, /^ood-jupyter: another process took port 4000 before JupyterLab could; starting it on another port\.$/m);
   t.same(errorLines(log), [], 'no error line: the session starts');
 
@@ -146,18 +128,6 @@ t.test('run_site_setup and ensure_module_command', async (t) => {
 
 // A STUB runtime: `fake_runtime exec ARGS... IMAGE python3 -c CODE probe` prints $PROBE and counts
 // its calls; `fake_runtime pull DEST URI` counts, waits $PULL_SECONDS and writes DEST.
-const fakeRuntime = [
-  'fake_runtime() {',
-  '  case $1 in',
-  '    exec) echo probe >>"$CALLS"; printf "%s\\n" "$PROBE" ;;',
-  '    pull) echo "pull $4" >>"$CALLS"; sleep "${PULL_SECONDS:-0}"; printf "SIF of %s\\n" "$4" >"$3" ;;',
-  '  esac',
-  '}',
-  'runtime=fake_runtime runtime_args=() gpu_count=0 site_binds=() container_binds=() extra_binds= image_ref=/img.sif',
-].join('\n');
-const modernProbe = 'executable=/usr/bin/python3\npython=3.12.3\njupyter_server=2.15.0\njupyterlab=4.2.5\nipykernel=6.29.5\npip=24.0\nuser_site=lib/python3.12/site-packages';
-const bareProbe = 'executable=/usr/bin/python3\npython=3.13.1\njupyter_server=\njupyterlab=\nipykernel=\npip=25.1\nuser_site=lib/python3.13/site-packages';
-
 t.test('parse_registry_uri reads URIs as docker and oras do', async (t) => {
   const cases: Array<[string, string]> = [
     ['docker://python:3.12', 'registry-1.docker.io library/python 3.12'],
@@ -217,7 +187,8 @@ t.test('pull_image: one pull for sessions that start together; a killed pull is 
   const calls = join(dir, 'pull-calls');
   const digest = `sha256:${'b'.repeat(64)}`;
   const pull = `${fakeRuntime}; pull_image ${cache} docker://localhost:5000/lab/py:latest ${digest}; echo "image=$image_path"`;
-  const together = await Promise.all([0, 1, 2].map(() => bash(pull, { CALLS: calls, PULL_SECONDS: '1' })));
+  const home = join(dir, 'home-pull');
+  const together = await Promise.all([0, 1, 2].map(() => bash(pull, { CALLS: calls, PULL_SECONDS: '1', HOME: home })));
   t.same(together.map((r) => r.exitCode), [0, 0, 0], together.map((r) => r.output).join('\n'));
   t.equal((await readFile(calls, 'utf8')).trim(), `pull docker://localhost:5000/lab/py@${digest}`, 'pulled once, pinned to the digest');
   t.ok(together.every((r) => r.stdout.includes(`image=${cache}/${'b'.repeat(64)}.sif`)), 'all three use the one file');
@@ -226,12 +197,12 @@ t.test('pull_image: one pull for sessions that start together; a killed pull is 
   // A pull killed halfway: its temporary file stays, but no image under the digest appears.
   const killedDigest = `sha256:${'c'.repeat(64)}`;
   const slow = execa('bash', ['--norc', '--noprofile', '-c', `source ${dir}/messages.sh; source ${dir}/jupyter-session.sh; ${fakeRuntime}; pull_image ${cache} docker://localhost:5000/lab/py:v2 ${killedDigest}`],
-    { env: { PATH: '/usr/bin:/bin', CALLS: calls, PULL_SECONDS: '30' }, extendEnv: false, reject: false, detached: true });
+    { env: { PATH: '/usr/bin:/bin', CALLS: calls, PULL_SECONDS: '30', HOME: home }, extendEnv: false, reject: false, detached: true });
   for (let i = 0; i < 100 && !(await readFile(calls, 'utf8')).includes('v2'.replace('v2', 'c'.repeat(8))); i++) await new Promise((r) => setTimeout(r, 50));
   process.kill(-slow.pid!, 'SIGKILL');
   await slow;
   await writeFile(join(cache, `.pull-${'c'.repeat(64)}.12345.sif`), 'half an image');
-  const after = await bash(`${fakeRuntime}; pull_image ${cache} docker://localhost:5000/lab/py:v2 ${killedDigest}; ls -a ${cache}`, { CALLS: calls });
+  const after = await bash(`${fakeRuntime}; pull_image ${cache} docker://localhost:5000/lab/py:v2 ${killedDigest}; ls -a ${cache}`, { CALLS: calls, HOME: home });
   t.equal(after.exitCode, 0, after.output);
   t.match(after.stdout, /^ood-jupyter: pulling docker:\/\/localhost:5000\/lab\/py:v2 into /m, 'the next session pulls again');
   t.notMatch(after.stdout, /\.pull-c/, 'and removes what the killed pull left');

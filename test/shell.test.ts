@@ -13,6 +13,7 @@ import { jobScript } from './support/basic-template.js';
 import { RECORDING_RUNTIME, readRecordedRuns } from './support/ood.js';
 import { builtApp, type BuiltApp } from './support/app.js';
 import type { Edit } from './support/presets.js';
+import { SAFE_MAIN } from './support/job-library.js';
 
 const scripts = ['settings.sh', 'before.sh', 'script.sh', 'after.sh'];
 
@@ -130,7 +131,7 @@ t.test('a whole job under the OOD wrapper, runtime replaced by the recording stu
     const runtimeArgs = ['apptainer', 'exec', '--nv', '--bind', scratch, '--bind', `${scratch}:/data:ro`, '--bind', '/tmp', join(images, 'pytorch.sif')];
     t.equal(run.runs.length, 2, 'the image is probed, then JupyterLab runs');
     t.same([...run.runs[0]!.slice(0, -2), run.runs[0]!.at(-1)], [...runtimeArgs, 'python3', '-c', 'probe'], 'the probe runs in the same container set-up');
-    t.same(run.runs[1], [...runtimeArgs, 'python3', '-s', '-m', 'jupyterlab', `--config=${config(run)}`],
+    t.same(run.runs[1], [...runtimeArgs, 'python3', '-s', '-c', SAFE_MAIN, 'jupyterlab', `--config=${config(run)}`],
       'exact runtime argv: --nv, site bind that exists, extra binds, no bind for the working dir inside home, no ~/.local');
     t.notOk(existsSync(canary), 'the hostile directory name ran nothing');
     t.match(run.output, `ood-jupyter: starting JupyterLab from ${join(images, 'pytorch.sif')} on `);
@@ -154,7 +155,7 @@ t.test('a whole job under the OOD wrapper, runtime replaced by the recording stu
     t.match(settings, /^c\.ServerApp\.base_url = "\/node\/[^/"]+\/%d\/" % port$/m, 'the base URL follows the port');
     t.match(settings, /c\.ServerApp\.port_retries = 0/);
     t.notMatch(settings, /disable_check_xsrf|allow_origin =/, 'XSRF protection is not turned off, and no origin is allowed wholesale');
-    t.match(settings, /^c\.ServerApp\.allow_origin_pat = .*\["https:\/\/ondemand\.example\.edu"\]\)$/m, 'exactly the portal origins of site.yml are allowed');
+    t.match(settings, /^c\.ServerApp\.allow_origin_pat = r"\^\(%s\)\\Z" % .*\["https:\/\/ondemand\.example\.edu"\]\)$/m, 'exactly the portal origins of site.yml are allowed (\\Z: $ would also match before a final newline)');
     t.match(settings, /^c\.ServerApp\.ip = "vm"$|^c\.ServerApp\.ip = "[^"0*][^"]*"$/m, 'JupyterLab listens on the host address only, not 0.0.0.0');
     t.notMatch(settings, /0\.0\.0\.0/);
     t.match(settings, /^c\.LabApp\.news_url = None$/m, 'no Jupyter news fetched from the compute node');
@@ -178,7 +179,7 @@ t.test('a whole job under the OOD wrapper, runtime replaced by the recording stu
     t.equal(run.exitCode, 0, run.output);
     t.same(run.runs[1], [
       'apptainer', 'exec', '--bind', scratch, '--bind', outside,
-      join(images, 'datascience.sif'), 'python3', '-s', '-m', 'jupyterlab', `--config=${config(run)}`,
+      join(images, 'datascience.sif'), 'python3', '-s', '-c', SAFE_MAIN, 'jupyterlab', `--config=${config(run)}`,
     ]);
     t.notOk(existsSync(canary));
   });

@@ -1,16 +1,26 @@
-# Run by the image's own python3 inside the container, by jupyter-session.sh (python3 -I -c
+# Run by the image's own python3 inside the container, by jupyter-session.sh (python3 -c
 # "$(cat inspect-python.py)" MODE ...), so that one container start answers every question.
 # Copied into the app as it is. It prints plain lines for bash to read and never writes a file.
 #
 #   probe              what this Python offers JupyterLab, as name=value lines
 #   environments DIR…  which of the researcher's environments can give a kernel here, as
 #                      tab-separated lines: env|skip|carried, the directory, its kind, details
-import importlib
-import json
-import os
-import subprocess
+
+# First of all, the current directory off sys.path (`python3 -c` puts it first): the probe runs
+# wherever the job or staff happen to be (a batch job's submission directory, a shared project
+# directory), and a json.py or jupyter_server/ planted there must not answer for the image: what it
+# printed would become the kernel's command line. Not with -I, which would also drop PYTHONPATH,
+# and with it the overlay being probed. Where PYTHONSAFEPATH is set, nothing was put there.
 import sys
-import sysconfig
+
+if not getattr(sys.flags, "safe_path", False):
+    del sys.path[0]
+
+import importlib  # noqa: E402 (after the line above, on purpose)
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sysconfig  # noqa: E402
 
 
 def probe():

@@ -194,6 +194,81 @@ ood_data_dir() {
   printf '%s/ood-jupyter\n' "${XDG_DATA_HOME:-$HOME/.local/share}"
 }
 
+# ---------------------------------------------------------------------------------------------
+# The neighbours: other researchers on the cluster can write group project directories, /scratch,
+# /tmp and any directory a site left open. Nothing the session runs, sources or reads as its own
+# comes from a place one of them could change.
+# ---------------------------------------------------------------------------------------------
+
+# closed_path PATH [OWNER]: whether no one but OWNER (a uid; default: PATH's own owner) and root
+# can change PATH or any directory above it. Each must belong to root or OWNER and be writable by
+# neither group nor others; a directory above PATH may instead be sticky (as /tmp and /scratch
+# are: others cannot rename or remove what is not theirs there). The path as written and the one
+# it resolves to are both checked (a symbolic link above it counts as what it points to). Sets
+# closed_owner (the owner) and, when it is not closed, closed_why (which and why, in words).
+closed_path() {
+  local path=$1 owner=${2:-} real part uid mode name i=0
+  local -a chain=() leaf=()
+  closed_why='' closed_owner=''
+  if ! real=$(realpath -e -- "$path" 2>/dev/null); then
+    # shellcheck disable=SC2059 # the format is one of the app's own messages
+    printf -v closed_why "$msg_reason_missing" "$path"
+    return 1
+  fi
+  for part in "$path" "$real"; do
+    leaf+=("${#chain[@]}")
+    while [[ $part == /* ]]; do
+      chain+=("$part")
+      [[ $part == / ]] && break
+      part=${part%/*}
+      part=${part:-/}
+    done
+  done
+  while read -r uid mode name; do
+    [[ -n $owner ]] || owner=$uid
+    if ((uid != 0 && uid != owner)); then
+      # shellcheck disable=SC2059
+      printf -v closed_why "$msg_reason_owner" "$name" "$uid"
+      return 1
+    fi
+    if (((8#$mode) & 8#022)) && ! ((i != leaf[0] && i != leaf[1] && (8#$mode) & 8#1000)); then
+      # shellcheck disable=SC2059
+      printf -v closed_why "$msg_reason_writable" "$name" "$mode"
+      return 1
+    fi
+    ((i += 1))
+  done < <(stat -L -c '%u %a %n' -- "${chain[@]}" 2>/dev/null)
+  ((i == ${#chain[@]})) || { printf -v closed_why "$msg_reason_missing" "$path"; return 1; }
+  closed_owner=$owner
+}
+
+# closed_file FILE OWNER: whether FILE is a regular file (not a link) of OWNER's that group and
+# others cannot write. Used for what is read from a directory closed_path accepted.
+closed_file() {
+  local facts
+  facts=$(stat -c '%F %u %a' -- "$1" 2>/dev/null) || return 1
+  [[ $facts == "regular file $2 "* || $facts == "regular empty file $2 "* ]] && ! (((8#${facts##* }) & 8#022))
+}
+
+# private_dir DIR: DIR (created mode 0700 if missing) must be this researcher's alone; else the job
+# ends with one line. The app's own caches and package directories: what is read back from them
+# (a probe's answer, an image, a package) is trusted as the session's own. Checked once per job.
+declare -A private_dirs_checked=()
+private_dir() {
+  local dir=$1 why
+  [[ -n ${private_dirs_checked[$dir]:-} ]] && return 0
+  if [[ ! -d $dir ]] && ! why=$( (umask 077 && mkdir -p -- "$dir") 2>&1); then
+    fail "$msg_dir_unwritable" "$dir" "${why##*: }"
+  fi
+  closed_path "$dir" "$EUID" || fail "$msg_dir_not_private" "$dir" "$closed_why"
+  private_dirs_checked[$dir]=1
+}
+
+# private_subdir DIR: DIR, under a directory private_dir accepted, created mode 0700.
+private_subdir() {
+  [[ -d $1 ]] || (umask 077 && mkdir -p -- "$1") 2>/dev/null
+}
+
 # short_hash TEXT: 16 hex digits naming TEXT in file names.
 short_hash() {
   local sum
@@ -325,8 +400,10 @@ parse_registry_uri() {
     rest=${rest#*/}
   fi
   if [[ $rest == *@* ]]; then
+    # repo[:tag]@digest: the digest decides; a tag beside it is only a note.
     registry_repo=${rest%%@*}
     registry_ref=${rest#*@}
+    [[ ${registry_repo##*/} == *:* ]] && registry_repo=${registry_repo%:*}
   elif [[ ${rest##*/} == *:* ]]; then
     registry_repo=${rest%:*}
     registry_ref=${rest##*:}
@@ -334,6 +411,13 @@ parse_registry_uri() {
     registry_repo=$rest
     registry_ref=latest
   fi
+}
+
+# registry_curl ARG...: curl for a registry: https alone, redirects included (a registry's answer
+# must not turn a request into a file:// read or plain http), no URL globbing, a time limit. Every
+# caller puts "--" before its URL, so a URL can never be read as an option.
+registry_curl() {
+  curl -sS -g --proto =https --proto-redir =https --max-time 20 "$@"
 }
 
 # registry_digest URI: print the digest the URI's tag names now (what a pull would fetch). Returns 1
@@ -349,7 +433,7 @@ registry_digest() {
   command -v curl >/dev/null 2>&1 || return 3
   accept='application/vnd.oci.image.index.v1+json,application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.list.v2+json,application/vnd.docker.distribution.manifest.v2+json'
   url="https://$registry_host/v2/$registry_repo/manifests/$registry_ref"
-  headers=$(curl -sSI --max-time 20 -H "Accept: $accept" "$url" 2>/dev/null) || return 1
+  headers=$(registry_curl -I -H "Accept: $accept" -- "$url" 2>/dev/null) || return 1
   status=$(awk 'NR == 1 { print $2 }' <<<"$headers")
   if [[ $status == 401 ]]; then
     # Anonymous token for public images (Docker Hub, GHCR, NGC's public images).
@@ -357,13 +441,16 @@ registry_digest() {
     service=$(sed -nE 's/^[Ww]{2}[Ww]-[Aa]uthenticate:.*service="([^"]*)".*/\1/p' <<<"$headers" | tr -d '\r')
     scope=$(sed -nE 's/^[Ww]{2}[Ww]-[Aa]uthenticate:.*scope="([^"]*)".*/\1/p' <<<"$headers" | tr -d '\r')
     [[ -n $realm ]] || { printf 'HTTP 401\n'; return 2; }
-    token=$(curl -sS --max-time 20 -G --data-urlencode "service=$service" \
-      --data-urlencode "scope=${scope:-repository:$registry_repo:pull}" "$realm" 2>/dev/null) || return 1
+    # The realm is the registry's to name: an https:// address and nothing else ("-K file" would be
+    # read by curl as an option, "file:///..." as a local file whose token would go to the registry).
+    [[ $realm =~ ^https://[^[:space:][:cntrl:]]+$ ]] || { printf '%s\n' "$msg_registry_bad_realm"; return 2; }
+    token=$(registry_curl -G --data-urlencode "service=$service" \
+      --data-urlencode "scope=${scope:-repository:$registry_repo:pull}" -- "$realm" 2>/dev/null) || return 1
     token=$(sed -nE 's/.*"(access_token|token)" *: *"([^"]*)".*/\2/p' <<<"$token")
     [[ -n $token ]] || { printf 'no anonymous access\n'; return 2; }
     # The token is a header value, read by curl from stdin (-H @-): never on a command line.
     headers=$(printf 'Authorization: Bearer %s\n' "$token" |
-      curl -sSI --max-time 20 -H "Accept: $accept" -H @- "$url" 2>/dev/null) || return 1
+      registry_curl -I -H "Accept: $accept" -H @- -- "$url" 2>/dev/null) || return 1
     status=$(awk 'NR == 1 { print $2 }' <<<"$headers")
   fi
   if [[ $status != 200 ]]; then
@@ -374,29 +461,80 @@ registry_digest() {
     { printf 'no digest in the answer\n'; return 2; }
 }
 
-# The image caches, the site's first: a site cache (site.yml images.cacheDir) staff pre-pull into
-# with `ood-jupyter pull`, then the researcher's own.
-image_caches() {
-  [[ -n ${image_cache_dir:-} ]] && printf '%s\n' "$image_cache_dir"
-  [[ -n ${only_site_cache:-} ]] || printf '%s/images\n' "$(ood_cache_dir)"
+# valid_digest TEXT: whether TEXT is a content digest as registries give them. A digest becomes a
+# file name in the image caches: nothing else may (a URI's "@sha256:../../x", a doctored tags/ file).
+# The same rule as src/rules.ts's (test/image-rules.test.ts keeps them equal).
+valid_digest() {
+  [[ $1 =~ ^sha256:[0-9a-f]{64}$ ]]
 }
 
-# image_from_registry URI: the SIF of the URI's current digest, from a cache or pulled into one.
-# The pull is done once however many sessions start together (a lock per digest), into a
-# temporary name renamed when complete (a killed pull leaves nothing a later session would use),
-# and keyed by digest (a tag that has moved is pulled again). No network: the last copy pulled.
-# With only_site_cache set (staff pre-pulling with `ood-jupyter pull`), the site cache alone counts.
+# own_image_cache: the researcher's own image cache, private to them; set own_images.
+own_image_cache() {
+  private_dir "$(ood_cache_dir)"
+  own_images="$(ood_cache_dir)/images"
+  private_subdir "$own_images"
+}
+
+# site_cache_usable: whether the site's image cache (site.yml images.cacheDir) can be trusted: its
+# directory and every one above it closed to researchers (closed_path), so only the staff account
+# that fills it with `ood-jupyter pull` can have put an image there. A cache others can write is
+# skipped with one line (once per job): a neighbour could otherwise plant an image under the name
+# of a digest a curated tag points at, and every session would run it. Sets site_cache_owner.
+site_cache_usable() {
+  if [[ -z ${site_cache_state:-} ]]; then
+    site_cache_state=no
+    if [[ -n ${image_cache_dir:-} && -d $image_cache_dir ]]; then
+      if closed_path "$image_cache_dir"; then
+        site_cache_state=yes site_cache_owner=$closed_owner
+      else
+        say "$msg_site_cache_skipped" "$image_cache_dir" "$closed_why"
+      fi
+    fi
+  fi
+  [[ $site_cache_state == yes ]]
+}
+
+# image_caches: the caches to look in, each as "DIR OWNER": the site's (when it can be trusted),
+# then the researcher's own. With only_site_cache (staff filling the site cache), the site's alone.
+image_caches() {
+  site_cache_usable && printf '%s %s\n' "$site_cache_owner" "$image_cache_dir"
+  if [[ -z ${only_site_cache:-} ]]; then
+    printf '%s %s\n' "$EUID" "$own_images"
+  fi
+}
+
+# image_from_registry URI: the SIF of the URI's current digest, from a cache or pulled into the
+# researcher's own. The pull is done once however many of their sessions start together (a lock
+# per digest), into a temporary name renamed when complete (a killed pull leaves nothing a later
+# session would use), and keyed by digest (a tag that has moved is pulled again). No network: the
+# last copy pulled. Sessions never write the site cache; staff fill it with `ood-jupyter pull`
+# (only_site_cache), which refuses a site cache researchers could change.
 image_from_registry() {
-  local uri=$1 digest rc dir key when
+  local uri=$1 digest rc dir owner key when
   key=$(short_hash "$uri")
   # Parsed here too: registry_digest runs in a subshell, and the messages name the registry.
   parse_registry_uri "$uri"
+  if [[ $uri == *@* ]] && ! valid_digest "$registry_ref"; then
+    fail "$msg_bad_digest" "$uri" "$registry_ref"
+  fi
+  if [[ -n ${only_site_cache:-} ]]; then
+    closed_path "$image_cache_dir" "$EUID" || fail "$msg_site_cache_unsafe" "$image_cache_dir" "$closed_why" "$image_cache_dir"
+  else
+    own_image_cache
+  fi
+  # Decided here, in the job's own shell: image_caches runs in a subshell, whose output is read.
+  site_cache_usable || :
   digest=$(registry_digest "$uri")
   rc=$?
+  if ((rc == 0)) && ! valid_digest "$digest"; then
+    digest="no digest in the answer"
+    rc=2
+  fi
   if ((rc != 0)); then
-    # The last digest this URI was pulled as, in any cache.
-    while IFS= read -r dir; do
-      if [[ -r $dir/tags/$key ]] && read -r digest when <"$dir/tags/$key" && [[ -r $dir/${digest#sha256:}.sif ]]; then
+    # The last digest this URI was pulled as, in any cache (a tags/ file that is not a digest is ignored).
+    while read -r owner dir; do
+      if closed_file "$dir/tags/$key" "$owner" && read -r digest when <"$dir/tags/$key" && valid_digest "$digest" &&
+        closed_file "$dir/${digest#sha256:}.sif" "$owner"; then
         say "$msg_registry_unchecked" "$registry_host" "$uri" "$when"
         image_path=$dir/${digest#sha256:}.sif
         image_id=$digest
@@ -409,53 +547,48 @@ image_from_registry() {
     esac
   fi
   image_id=$digest
-  while IFS= read -r dir; do
-    if [[ -r $dir/${digest#sha256:}.sif ]]; then
+  while read -r owner dir; do
+    if closed_file "$dir/${digest#sha256:}.sif" "$owner"; then
       image_path=$dir/${digest#sha256:}.sif
-      remember_tag "$dir" "$key" "$digest"
+      [[ $owner == "$EUID" ]] && remember_tag "$dir" "$key" "$digest"
       return 0
     fi
   done < <(image_caches)
-  # Pull into the site cache if this researcher may write there, else into their own.
-  dir=$(ood_cache_dir)/images
-  if [[ -n ${image_cache_dir:-} && -d $image_cache_dir && -w $image_cache_dir ]]; then
-    dir=$image_cache_dir
-  elif [[ -n ${only_site_cache:-} ]]; then
-    fail "$msg_cache_unwritable" "$image_cache_dir"
-  fi
+  dir=$own_images
+  [[ -n ${only_site_cache:-} ]] && dir=$image_cache_dir
   pull_image "$dir" "$uri" "$digest"
   remember_tag "$dir" "$key" "$digest"
 }
 
-# remember_tag DIR KEY DIGEST: note which digest a URI was last pulled as (used when offline).
+# remember_tag DIR KEY DIGEST: note which digest a URI was last pulled as (used when offline), in a
+# cache of this account's own.
 remember_tag() {
-  mkdir -p "$1/tags" 2>/dev/null || return 0
-  printf '%s %s\n' "$3" "$(date +%Y-%m-%d)" >"$1/tags/$2.$$" 2>/dev/null && mv -f "$1/tags/$2.$$" "$1/tags/$2"
+  (umask 022 && mkdir -p -- "$1/tags") 2>/dev/null || return 0
+  printf '%s %s\n' "$3" "$(date +%Y-%m-%d)" >"$1/tags/$2.$$" 2>/dev/null && mv -f -- "$1/tags/$2.$$" "$1/tags/$2"
 }
 
-# pull_image DIR URI DIGEST: pull URI, pinned to DIGEST, to DIR/<digest>.sif; set image_path.
+# pull_image DIR URI DIGEST: pull URI, pinned to DIGEST, to DIR/<digest>.sif; set image_path. DIR
+# is this account's own (its private cache, or the site cache of the staff account filling it), and
+# so are the locks: only this account pulls into DIR, so the lock lives in its private cache
+# directory, where nobody else can create, replace or hold it (a lock file in a shared directory
+# can be pre-created or held by a neighbour, and the pull would fail or wait forever).
 pull_image() {
-  local dir=$1 uri=$2 digest=$3 hex=${3#sha256:} pinned tmp log lock_fd start
+  local dir=$1 uri=$2 digest=$3 hex=${3#sha256:} pinned tmp log lock lock_fd start
   parse_registry_uri "$uri"
   pinned="${uri%%://*}://$registry_host/$registry_repo@$digest"
   [[ $uri == docker://* && $registry_host == registry-1.docker.io ]] && pinned="docker://$registry_repo@$digest"
-  # A shared cache's lock directory and files are everyone's (sticky, like /tmp); a lock held on
-  # a read-only descriptor works for any researcher who can read the file.
-  if [[ ! -d $dir/.locks ]]; then
-    mkdir -p "$dir/.locks" || fail "$msg_cache_unwritable" "$dir"
-    chmod 1777 "$dir/.locks" 2>/dev/null
-  fi
-  if [[ ! -e $dir/.locks/$hex ]]; then
-    : >>"$dir/.locks/$hex" && chmod 0666 "$dir/.locks/$hex"
-  fi 2>/dev/null
-  exec {lock_fd}<"$dir/.locks/$hex" || fail "$msg_cache_unwritable" "$dir/.locks/$hex"
+  private_dir "$(ood_cache_dir)"
+  private_subdir "$(ood_cache_dir)/locks"
+  lock="$(ood_cache_dir)/locks/$(short_hash "$dir")-$hex"
+  (umask 077 && mkdir -p -- "$dir" && : >>"$lock") 2>/dev/null || fail "$msg_cache_unwritable" "$lock"
+  exec {lock_fd}<"$lock" || fail "$msg_cache_unwritable" "$lock"
   if ! flock -n "$lock_fd"; then
     say "$msg_pull_waiting" "$uri"
     flock "$lock_fd"
   fi
   if [[ ! -r $dir/$hex.sif ]]; then
     # Holding the lock, any temporary file of this digest is a pull that was killed.
-    rm -f "$dir/.pull-$hex".*
+    rm -f -- "$dir/.pull-$hex".*
     tmp="$dir/.pull-$hex.$$.sif"
     log="$dir/.pull-$hex.$$.log"
     say "$msg_pulling" "$uri" "$dir"
@@ -463,13 +596,14 @@ pull_image() {
     if ! "$runtime" pull --disable-cache "$tmp" "$pinned" >"$log" 2>&1; then
       local why
       why=$(grep -E 'FATAL|ERROR' "$log" | tail -n1)
-      rm -f "$tmp" "$log"
+      rm -f -- "$tmp" "$log"
       exec {lock_fd}>&-
       fail "$msg_pull_failed" "$uri" "${why:-the runtime gave no reason}"
     fi
-    chmod 0644 "$tmp"
-    mv -f "$tmp" "$dir/$hex.sif"
-    rm -f "$log"
+    # Readable by every researcher (a site cache serves them all), writable by this account alone.
+    chmod 0644 -- "$tmp"
+    mv -f -- "$tmp" "$dir/$hex.sif"
+    rm -f -- "$log"
     say "$msg_pulled" "$uri" "$((SECONDS - start))"
   fi
   exec {lock_fd}>&-
@@ -479,6 +613,16 @@ pull_image() {
 # ---------------------------------------------------------------------------------------------
 # The image's Python: what it offers, and where JupyterLab comes from if it lacks it.
 # ---------------------------------------------------------------------------------------------
+
+# python3 -c "$python_module_main" MODULE ARG... runs MODULE as `python3 -m MODULE ARG...` would,
+# but with the current directory taken off sys.path before anything is imported. `python3 -m`
+# puts the current directory first on sys.path, and the job runs in the working directory (a
+# group project directory, say) or wherever sbatch was called: a lab-mate's jupyterlab/ or json.py
+# there would run inside the researcher's JupyterLab. (Python 3.11's -P does this too, but images
+# carry older Pythons; where PYTHONSAFEPATH or -P is in force, nothing was put there to take off.)
+# Notebook kernels are not started this way: ipykernel takes the directory off while it loads and
+# puts it back for the researcher's own code, as in every Jupyter.
+python_module_main='import sys; getattr(sys.flags, "safe_path", False) or sys.path.pop(0); import runpy; runpy.run_module(sys.argv.pop(1), run_name="__main__", alter_sys=True)'
 
 # with_environment VAR=VALUE... -- COMMAND...: run COMMAND (a program or the runtime's shell
 # function) with these variables exported, and without the host's PYTHONPATH and PYTHONHOME (a
@@ -539,6 +683,8 @@ read_probe() {
 # py_*. Cached by image identity: a warm start probes nothing.
 probe_python() {
   local overlay=${1:-} cache key report
+  # Its answer becomes the kernel's command line: it is kept where only this researcher can write.
+  private_dir "$(ood_cache_dir)"
   cache="$(ood_cache_dir)/probes"
   key=$(short_hash "probe-v2|$runtime|$image_id|$overlay|$(overlay_stamp "$overlay")")
   if [[ -r $cache/$key ]]; then
@@ -548,7 +694,7 @@ probe_python() {
     report=$(inspect_overlay=$overlay inspect_python probe 2>/dev/null) || report=''
     say "$msg_probed" "$image_ref${overlay:+ with $overlay}" "$((SECONDS - start))"
     # Only an answer is kept: a failed probe (no python3, a runtime error) is asked again next time.
-    if [[ $report == *python=* ]] && mkdir -p "$cache" 2>/dev/null; then
+    if [[ $report == *python=* ]] && private_subdir "$cache"; then
       printf '%s\n' "$report" >"$cache/$key.$$" && mv -f "$cache/$key.$$" "$cache/$key"
     fi
   fi
@@ -583,6 +729,15 @@ site_overlay() {
   printf '%s\n' "$overlay"
 }
 
+# overlay_trusted DIR: whether the site overlay DIR is closed to researchers (closed_path of its
+# site-packages: the overlay and every directory above it). JupyterLab imports its packages: an
+# overlay a researcher could change would run their code in everyone's sessions. Else one line.
+overlay_trusted() {
+  closed_path "$1/site-packages" && return 0
+  say "$msg_overlay_untrusted" "$1" "$closed_why"
+  return 1
+}
+
 # choose_jupyter IMAGE_SLUG: where this session's JupyterLab and ipykernel come from, in order:
 #   1. the image itself;
 #   2. the site's overlay for the image's Python version (site.yml python.overlays);
@@ -600,7 +755,7 @@ choose_jupyter() {
   jupyter_usable && return 0
   lacking=$(missing_parts)
   minor=$py_minor
-  if overlay=$(site_overlay "$minor"); then
+  if overlay=$(site_overlay "$minor") && overlay_trusted "$overlay"; then
     runtime_args+=(--bind "$overlay:$overlay:ro")
     probe_python "$overlay"
     if jupyter_usable; then
@@ -625,8 +780,9 @@ choose_jupyter() {
 # per-user, per-image directory laid out as an overlay; sets jupyter_overlay.
 user_install_jupyter() {
   local target log lock_fd why
+  private_dir "$(ood_data_dir)"
   target="$(ood_data_dir)/jupyterlab/$1-py$py_minor"
-  mkdir -p "${target%/*}" || fail "$msg_cache_unwritable" "${target%/*}"
+  private_subdir "${target%/*}" || fail "$msg_cache_unwritable" "${target%/*}"
   exec {lock_fd}>>"$target.lock"
   flock "$lock_fd"
   if [[ ! -d $target/site-packages ]]; then
@@ -640,7 +796,7 @@ user_install_jupyter() {
     log="$target.log"
     # --target: nothing lands in ~/.local; a short timeout: an offline node says so quickly.
     if ! in_image PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1 -- \
-      python3 -m pip install --quiet --no-cache-dir --timeout 15 --retries 1 \
+      python3 -s -c "$python_module_main" pip install --quiet --no-cache-dir --timeout 15 --retries 1 \
       --target "$target.partial/site-packages" jupyterlab ipykernel >"$log" 2>&1; then
       rm -rf "$target.partial"
       exec {lock_fd}>&-
@@ -691,14 +847,26 @@ DEF
 # Kernels: the image's Python with the researcher's package directory, and their own environments.
 # ---------------------------------------------------------------------------------------------
 
-# json_string TEXT: TEXT as a JSON string.
+# json_string TEXT: TEXT as a JSON string. Every control character is escaped (JSON allows none
+# raw): an environment directory's name may hold any of them, and one left raw would make the whole
+# kernel.json or card.json unreadable.
 json_string() {
-  local text=$1
+  local text=$1 out='' char i
   text=${text//\\/\\\\}
   text=${text//\"/\\\"}
   text=${text//$'\t'/\\t}
   text=${text//$'\n'/\\n}
   text=${text//$'\r'/\\r}
+  if [[ $text == *[[:cntrl:]]* ]]; then
+    for ((i = 0; i < ${#text}; i++)); do
+      char=${text:i:1}
+      if [[ $char == [[:cntrl:]] && $char != $'\x7f' ]]; then
+        printf -v char '\\u%04x' "'$char"
+      fi
+      out+=$char
+    done
+    text=$out
+  fi
   printf '"%s"' "$text"
 }
 
@@ -706,6 +874,8 @@ json_string() {
 # created on first use. `pip install` in the session (a notebook's %pip, a terminal) lands there,
 # never in ~/.local, and every later session of this image sees it. Sets package_dir and package_site.
 prepare_package_dir() {
+  # On the kernels' PYTHONPATH: only this researcher may write it.
+  private_dir "$(ood_data_dir)"
   package_dir="$(ood_data_dir)/packages/$1-py$py_minor"
   package_site="$package_dir/${py_user_site:-lib/python$py_minor/site-packages}"
   make_dir "$package_site"
@@ -767,17 +937,28 @@ environment_dirs() {
 # lines. Cached by the image and what the environments look like now (their directories' times):
 # a warm start runs nothing in the container.
 discover_environments() {
-  local cache key stamp
-  local -a envs=()
-  mapfile -t envs < <(environment_dirs)
+  local cache key stamp env
+  local -a found=() envs=()
+  mapfile -t found < <(environment_dirs)
+  # Discovery runs each environment's python: only one that no one but its owner can change (a
+  # lab-mate could otherwise replace an environment in a shared project directory, and it would
+  # run in this session without the researcher choosing it).
+  for env in "${found[@]}"; do
+    if closed_path "$env/bin"; then
+      envs+=("$env")
+    else
+      printf 'skip\t%s\tenvironment\t%s\n' "$env" "$closed_why"
+    fi
+  done
   ((${#envs[@]})) || return 0
   stamp=$(stat -c '%n %Y' -- "${envs[@]}" "${envs[@]/%//bin}" "${envs[@]/%//share/jupyter/kernels}" 2>/dev/null
     for env in "${envs[@]}"; do stat -c '%n %Y' -- "$env"/lib/python*/site-packages 2>/dev/null; done)
+  private_dir "$(ood_cache_dir)"
   cache="$(ood_cache_dir)/environments"
   key=$(short_hash "envs-v1|$runtime|$image_id|$stamp")
   if [[ ! -r $cache/$key ]]; then
     # Kept only if the container answered; else asked again next time.
-    if mkdir -p "$cache" && inspect_python environments "${envs[@]}" >"$cache/$key.$$" 2>/dev/null; then
+    if private_subdir "$cache" && inspect_python environments "${envs[@]}" >"$cache/$key.$$" 2>/dev/null; then
       mv -f "$cache/$key.$$" "$cache/$key"
     else
       rm -f "$cache/$key.$$"
@@ -893,19 +1074,26 @@ jupyter_environment() {
   fi
 }
 
+# jupyterlab_command IMAGE CONFIG: set the array jupyterlab_argv, the command that runs a session's
+# JupyterLab from IMAGE with the configuration file CONFIG (`ood-jupyter preview` shows it).
+jupyterlab_command() {
+  jupyterlab_argv=("$runtime" exec "${runtime_args[@]}" "$1" python3 -s -c "$python_module_main" jupyterlab "--config=$2")
+}
+
 # run_jupyterlab SESSION_DIR: run the session's JupyterLab in the container until it ends; returns
 # its exit status. The port before.sh chose was free then, but another process (another session's
 # kernel, say) may bind it before JupyterLab does, which then ends at once: "port N is not
 # available". Then a new port is chosen and JupyterLab starts again, twice at most; after.sh learns
-# the port from JupyterLab's server file. python3 -m jupyterlab: many images (Debian's JupyterLab
-# among them) have no `jupyter` command.
+# the port from JupyterLab's server file. JupyterLab runs as `python3 -m jupyterlab` (many images,
+# Debian's JupyterLab among them, have no `jupyter` command) without the working directory on
+# sys.path (python_module_main).
 run_jupyterlab() {
   local session_dir=$1 log=$1/output.log attempt status seen
   for attempt in 1 2 3; do
     seen=$(stat -c %s "$log" 2>/dev/null) || seen=0
     mark_phase container_start
-    with_environment "${jupyter_env[@]}" "OOD_JUPYTER_PORT=$port" -- "$runtime" exec "${runtime_args[@]}" \
-      "$image_path" python3 -s -m jupyterlab --config="$session_dir/jupyter/config/jupyter_server_config.py"
+    jupyterlab_command "$image_path" "$session_dir/jupyter/config/jupyter_server_config.py"
+    with_environment "${jupyter_env[@]}" "OOD_JUPYTER_PORT=$port" -- "${jupyterlab_argv[@]}"
     status=$?
     if ((status == 1 && attempt < 3)) && tail -c +$((seen + 1)) "$log" 2>/dev/null | grep -q "port $port is not available"; then
       say "$msg_port_taken" "$port"
@@ -925,9 +1113,10 @@ run_batch_command() {
   probe_python
   [[ -n $py_version ]] || fail "$msg_no_python" "$image_ref"
   # The site overlay a session of this image uses (its packages are on the kernel's PYTHONPATH).
-  jupyter_overlay=''
-  if ! jupyter_usable && jupyter_overlay=$(site_overlay "$py_minor"); then
+  if ! jupyter_usable && jupyter_overlay=$(site_overlay "$py_minor") && overlay_trusted "$jupyter_overlay"; then
     runtime_args+=(--bind "$jupyter_overlay:$jupyter_overlay:ro")
+  else
+    jupyter_overlay=''
   fi
   prepare_package_dir "$image_slug"
   enter_working_dir "$working_dir"
@@ -977,9 +1166,11 @@ write_jupyter_config() {
     digest=${digest%% *}
     cat >"$file" <<CONFIG
 # Written by before.sh for this session only.
+import logging
 import os
 import re
 import shutil
+import time
 
 from jupyter_server.auth.login import LoginFormHandler
 
@@ -1006,8 +1197,9 @@ c.ServerApp.open_browser = False
 c.ServerApp.allow_remote_access = True
 # Behind a portal that does not preserve the Host header, JupyterLab sees Host HOST:PORT while the
 # browser's Origin is the portal: it would refuse every API write and websocket. Allow exactly the
-# portal's own origins (site.yml portal.origins), nothing else.
-c.ServerApp.allow_origin_pat = "^(%s)\$" % "|".join(re.escape(origin) for origin in ${origins_json})
+# portal's own origins (site.yml portal.origins), nothing else. \\Z, not \$: \$ also matches before a
+# final newline.
+c.ServerApp.allow_origin_pat = r"^(%s)\\Z" % "|".join(re.escape(origin) for origin in ${origins_json})
 c.ServerApp.identity_provider_class = "jupyter_server.auth.identity.PasswordIdentityProvider"
 # No token: it would be printed to output.log. The password is the only way in.
 c.IdentityProvider.token = ""
@@ -1025,6 +1217,59 @@ command = [shell]
 if "OOD_JUPYTER_KERNEL_PYTHONPATH" in os.environ and shutil.which("env"):
     command = [shutil.which("env"), "PYTHONPATH=" + os.environ["OOD_JUPYTER_KERNEL_PYTHONPATH"], shell]
 c.ServerApp.terminado_settings = {"shell_command": command}
+
+# The access log, written to output.log: anyone on the cluster can reach this port, and each refused
+# request would otherwise add a line with its whole URL and Referer (up to 64 KB each) to the
+# researcher's home. Addresses are cut to 200 characters, refused requests without a login (4xx)
+# are logged 20 a minute at most (then one line saying how many were left out), and successful
+# ones only at debug level, as Jupyter does.
+access_log = {"minute": 0, "refused": 0, "left_out": 0}
+try:
+    from jupyter_server.prometheus.log_functions import prometheus_log_method
+except ImportError:
+    prometheus_log_method = None
+
+
+def short(text, limit=200):
+    text = "".join(ch if ch.isprintable() else "?" for ch in str(text))
+    return text if len(text) <= limit else text[:limit] + "...(%d more)" % (len(text) - limit)
+
+
+def log_request(handler):
+    status = handler.get_status()
+    request = handler.request
+    log = getattr(handler, "log", None) or logging.getLogger("tornado.access")
+    if status < 300 or status == 304:
+        method = log.debug
+    elif status < 400:
+        method = log.info
+    elif status < 500:
+        method = log.warning
+    else:
+        method = log.error
+    user = ""
+    try:
+        user = getattr(handler.current_user, "username", "") or ""
+    except Exception:
+        pass
+    if prometheus_log_method is not None:
+        prometheus_log_method(handler)
+    if 400 <= status < 500 and not user:
+        minute = int(time.monotonic() // 60)
+        if minute != access_log["minute"]:
+            if access_log["left_out"]:
+                log.warning("%d more refused requests without a login were not logged", access_log["left_out"])
+            access_log.update(minute=minute, refused=0, left_out=0)
+        access_log["refused"] += 1
+        if access_log["refused"] > 20:
+            access_log["left_out"] += 1
+            return
+    method("%d %s %s (%s@%s) %.2fms%s", status, request.method, short(request.uri), short(user, 64),
+           request.remote_ip, 1000.0 * request.request_time(),
+           " referer=" + short(request.headers.get("Referer", "None")) if status >= 400 else "")
+
+
+c.ServerApp.tornado_settings = {"log_function": log_request}
 
 # Compute nodes often have no network: no news feed, no update check from jupyter.org.
 c.LabApp.news_url = None

@@ -166,7 +166,7 @@ export function pullProgram(plan: AppPlan, files: RenderedFile[]): { script: str
   const script = [
     ...staffPrologue(plan, files),
     '# Staff fill the site cache (images.cacheDir) when there is one; else their own, as a session would.',
-    '[[ -n $image_cache_dir ]] && only_site_cache=1 && mkdir -p "$image_cache_dir"',
+    '[[ -n $image_cache_dir ]] && only_site_cache=1 && { (umask 022 && mkdir -p -- "$image_cache_dir") || fail "$msg_cache_unwritable" "$image_cache_dir"; }',
     'run_site_setup "${site_setup[@]}"',
     'command -v "$runtime" >/dev/null 2>&1 || fail "$msg_runtime_missing" "$runtime" "$(hostname)"',
     'status=0',
@@ -224,6 +224,25 @@ else
   check ok "$current" "$("$runtime" --version 2>&1 | head -n 1)"
   runtime_missing=0
 fi
+
+# A directory whose contents every session trusts (the site image cache, the overlays): it and every
+# directory above it closed to researchers, and nothing in it (down to DEPTH levels) that group or
+# others can write or that belongs to another account.
+doctor_closed_dir() {
+  local dir=$1 depth=$2 what=$3 open
+  current="$what $dir"
+  if [[ ! -d $dir ]]; then
+    check warn "$current" "does not exist here"
+  elif ! closed_path "$dir"; then
+    check fail "$current" "$closed_why: researchers could put files in it that every session trusts. Make it and the directories above it owned by root or the staff account that fills it, writable by that owner alone (chmod 0755 $dir)"
+  elif open=$(find "$dir" -mindepth 1 -maxdepth "$depth" ! -type l \( -perm /022 -o ! -uid "$closed_owner" \) -print -quit 2>/dev/null) && [[ -n $open ]]; then
+    check fail "$current" "$open in it can be changed by others or belongs to another account: make everything in it owned by uid $closed_owner and writable by that owner alone (chmod -R go-w $dir)"
+  else
+    check ok "$current" "only uid $closed_owner can change it (mode $(stat -c %a -- "$dir"))"
+  fi
+}
+[[ -n $image_cache_dir ]] && doctor_closed_dir "$image_cache_dir" 2 "image cache"
+[[ -n $overlays_dir ]] && doctor_closed_dir "$overlays_dir" 64 "overlays"
 
 doctor_image() {
   current="image $name ($image)"

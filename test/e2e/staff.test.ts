@@ -13,6 +13,7 @@ import { sbatchArgs } from '../support/ood.js';
 import { cliPath, repoRoot } from '../support/presets.js';
 import { inNode, NODE_NOT_RUNNING, nodeStatus, requireOrExit, TestNode } from './support/node.js';
 import { stageLaunches, submit, waitFor } from './support/session.js';
+import { SAFE_MAIN } from '../support/job-library.js';
 
 const found = await nodeStatus();
 requireOrExit(t, found ? null : NODE_NOT_RUNNING, 'the staff tooling suite');
@@ -94,7 +95,7 @@ t.test('preview shows what the end-to-end suite submits for the same values, and
   t.equal(accepted.exitCode, 0, `Slurm accepts them (${accepted.stderr.trim()})`);
 
   // The command line: the job library's, as the session's script.sh runs it (the binds that exist).
-  t.equal(result.command, 'apptainer exec --nv --bind /tmp:/data:ro --bind /tmp /opt/images/jupyterlab.sif python3 -s -m jupyterlab --config=SESSION_DIR/jupyter/config/jupyter_server_config.py');
+  t.equal(result.command, `apptainer exec --nv --bind /tmp:/data:ro --bind /tmp /opt/images/jupyterlab.sif python3 -s -c '${SAFE_MAIN}' jupyterlab --config=SESSION_DIR/jupyter/config/jupyter_server_config.py`);
   t.same(result.missingBinds, ['/opt/images:/mnt/site-images:ro'], 'the container bind this machine lacks is named (the node has it)');
   const session = await submit(node, staged!);
   t.teardown(() => node.scancel(session.jobId));
@@ -106,8 +107,8 @@ t.test('preview shows what the end-to-end suite submits for the same values, and
   }, 120_000, 250);
   const mounts = (await inNode(['cat', `/proc/${pid}/mountinfo`], { root: true })).stdout.split('\n').map((l) => l.split(' ')[4]);
   for (const target of ['/data', '/mnt/site-images']) t.ok(mounts.includes(target), `the session's container has ${target} mounted`);
-  t.ok((await inNode(['cat', `/proc/${pid}/cmdline`])).stdout.split('\0').join(' ').startsWith(`/usr/bin/python3 -s -m jupyterlab --config=${session.nodeRoot}/jupyter/config/jupyter_server_config.py`),
-    'and runs python3 -s -m jupyterlab with the session\'s config, as shown');
+  t.same((await inNode(['cat', `/proc/${pid}/cmdline`])).stdout.split('\0').slice(0, 6), ['/usr/bin/python3', '-s', '-c', SAFE_MAIN, 'jupyterlab', `--config=${session.nodeRoot}/jupyter/config/jupyter_server_config.py`],
+    'and runs python3 -m jupyterlab without the working directory on sys.path, with the session\'s config, as shown');
 
   const refused = await cli(['preview', '--presets', presets, '--partition', 'cpu', '--set', 'num_gpus=1']);
   t.equal(refused.exitCode, 1);

@@ -18,6 +18,13 @@ NODE_HOLDER_LOG="$NODE_STATE_DIR/holder.log"
 NODE_USER=researcher
 NODE_UID=1234
 NODE_HOME=/home/researcher
+# The neighbour: a second researcher in the same lab group, with the lab's shared project directory
+# (setgid, group-writable). The security tests attack the first researcher's sessions as this one.
+NODE_NEIGHBOUR=neighbour
+NODE_NEIGHBOUR_UID=1235
+NODE_LAB_GROUP=lab
+NODE_LAB_GID=1300
+NODE_LAB_DIR=/project/lab
 NODE_PATH=/usr/local/bin:/usr/bin:/bin
 
 # Paths as seen inside the node.
@@ -120,12 +127,19 @@ node_exec_root() {
 
 # Run a command inside the running node as the test user, in a login-like environment.
 node_exec_user() {
-  local pid
+  node_exec_as "$NODE_USER" "$NODE_UID" "$NODE_HOME" "$@"
+}
+
+# node_exec_as USER UID HOME CMD...: run CMD inside the running node as USER (with their groups), in
+# a login-like environment, in HOME.
+node_exec_as() {
+  local pid user=$1 uid=$2 home=$3
+  shift 3
   pid=$(node_pid) || die "the node is not running (test/node/start.sh)"
   # shellcheck disable=SC2016 # "$HOME" and "$@" are the inner shell's
-  nsenter -t "$pid" -m -- /usr/bin/env -i PATH="$NODE_PATH" HOME="$NODE_HOME" USER="$NODE_USER" \
-    LOGNAME="$NODE_USER" SHELL=/bin/bash LANG=C.UTF-8 \
-    /usr/bin/setpriv --reuid="$NODE_UID" --regid="$NODE_UID" --init-groups -- \
+  nsenter -t "$pid" -m -- /usr/bin/env -i PATH="$NODE_PATH" HOME="$home" USER="$user" \
+    LOGNAME="$user" SHELL=/bin/bash LANG=C.UTF-8 \
+    /usr/bin/setpriv --reuid="$uid" --regid="$uid" --init-groups -- \
     /bin/sh -c 'cd "$HOME" && exec "$@"' sh "$@"
 }
 

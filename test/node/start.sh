@@ -183,6 +183,15 @@ main() {
     getent group $NODE_USER >/dev/null || groupadd --gid $NODE_UID $NODE_USER
     id -u $NODE_USER >/dev/null 2>&1 || useradd --uid $NODE_UID --gid $NODE_UID \
       --create-home --home-dir $NODE_HOME --shell /bin/bash $NODE_USER
+    # A second researcher of the same lab (the neighbour the security tests attack with), the lab's
+    # group, and its project directory as centers set them up: setgid, writable by the group.
+    getent group $NODE_NEIGHBOUR >/dev/null || groupadd --gid $NODE_NEIGHBOUR_UID $NODE_NEIGHBOUR
+    id -u $NODE_NEIGHBOUR >/dev/null 2>&1 || useradd --uid $NODE_NEIGHBOUR_UID --gid $NODE_NEIGHBOUR_UID \
+      --create-home --home-dir /home/$NODE_NEIGHBOUR --shell /bin/bash $NODE_NEIGHBOUR
+    getent group $NODE_LAB_GROUP >/dev/null || groupadd --gid $NODE_LAB_GID $NODE_LAB_GROUP
+    usermod -a -G $NODE_LAB_GROUP $NODE_USER && usermod -a -G $NODE_LAB_GROUP $NODE_NEIGHBOUR
+    install -d -o root -g root -m 0755 /project
+    install -d -o root -g $NODE_LAB_GROUP -m 2770 $NODE_LAB_DIR
     install -d -o munge -g munge -m 0755 /run/munge
     install -d -m 0755 /run/slurm /run/slurm/ctld /run/slurm/d /run/lock
     # munged refuses a key it does not own.

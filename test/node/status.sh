@@ -31,6 +31,9 @@ print_json() {
   printf '{"running":%s,"pid":%s,"rootfs":%s,"user":%s,"uid":%s,"home":%s,' \
     "$running" "${pid:-null}" "$(json_str "$rootfs")" "$(json_str "$NODE_USER")" "$NODE_UID" \
     "$(json_str "$NODE_HOME")"
+  printf '"neighbour":{"user":%s,"uid":%s,"home":%s},"lab":{"group":%s,"gid":%s,"dir":%s},' \
+    "$(json_str "$NODE_NEIGHBOUR")" "$NODE_NEIGHBOUR_UID" "$(json_str "/home/$NODE_NEIGHBOUR")" \
+    "$(json_str "$NODE_LAB_GROUP")" "$NODE_LAB_GID" "$(json_str "$NODE_LAB_DIR")"
   printf '"images":{"jupyterlab":%s,"python3Only":%s,"jupyterServer1":%s},"partitions":%s}\n' \
     "$(json_str "$NODE_IMAGES_DIR/jupyterlab.sif")" "$(json_str "$NODE_IMAGES_DIR/python3-only.sif")" \
     "$(json_str "$NODE_IMAGES_DIR/jupyter-server-1.sif")" \

@@ -12,7 +12,7 @@
 #      Decode with Buffer.from(s, "latin1") (ood.ts#readRecordedRuns does).
 #      The variable is required: without it the stub fails (exit 70).
 #   2. If the command runs JupyterLab (`python3 -m jupyterlab`, `jupyter lab`,
-#      `jupyter-lab`) with a `--port=N` / `--ServerApp.port=N` (or the
+#      `jupyter-lab`, ood-jupyter's `python3 -c "…runpy.run_module(…)" jupyterlab`) with a `--port=N` / `--ServerApp.port=N` (or the
 #      `--port N` form, or a `--config=FILE` that sets c.ServerApp.port, where
 #      $OOD_JUPYTER_PORT overrides the file as in ood-jupyter's configuration),
 #      it plays a fake JupyterLab: it writes a server file
@@ -65,6 +65,8 @@ jupyter_port() {
   for arg in "$@"; do
     case "${previous} ${arg}" in
       "-m jupyterlab" | "jupyter lab" | *" jupyter-lab" | *"/jupyter-lab") is_jupyter=1 ;;
+      # ood-jupyter's `python3 -s -c "$python_module_main" jupyterlab`: python3 -m without the cwd on sys.path.
+      *"runpy.run_module("*" jupyterlab") is_jupyter=1 ;;
     esac
     case "${arg}" in
       --port=* | --ServerApp.port=*) port="${arg#*=}" ;;

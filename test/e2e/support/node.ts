@@ -11,6 +11,10 @@ export interface NodeStatus {
   user: string;
   uid: number;
   home: string;
+  /** A second researcher of the same lab: the neighbour the security tests attack with. */
+  neighbour: { user: string; uid: number; home: string };
+  /** The lab's group, both researchers in it, and its setgid project directory (mode 2770). */
+  lab: { group: string; gid: number; dir: string };
   images: { jupyterlab: string; python3Only: string; jupyterServer1: string };
   partitions: string[];
 }
@@ -24,9 +28,10 @@ export async function nodeStatus(): Promise<NodeStatus | null> {
   return status.running ? status : null;
 }
 
-/** Run a command inside the node as the researcher (or root), stdin passed through. */
-export async function inNode(command: string[], opts: { root?: boolean; input?: string; timeout?: number } = {}) {
-  return execa('bash', [script('exec.sh'), ...(opts.root ? ['--root'] : []), '--', ...command], {
+/** Run a command inside the node as the researcher (or root, or the neighbour), stdin passed through. */
+export async function inNode(command: string[], opts: { root?: boolean; neighbour?: boolean; input?: string; timeout?: number } = {}) {
+  const as = opts.root ? ['--root'] : opts.neighbour ? ['--neighbour'] : [];
+  return execa('bash', [script('exec.sh'), ...as, '--', ...command], {
     reject: false, input: opts.input ?? '', timeout: opts.timeout ?? 60_000,
   });
 }

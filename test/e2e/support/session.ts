@@ -61,3 +61,17 @@ export async function connection(session: Session): Promise<Connection | null> {
   if (!parsed?.host || !parsed.port || !parsed.password) return null;
   return { host: String(parsed.host), port: Number(parsed.port), password: String(parsed.password) };
 }
+
+/** Wait until the session is running (connection.yml written); fails with output.log if the job ends first. */
+export async function waitRunning(node: TestNode, session: Session, timeoutMs = 240_000): Promise<Connection> {
+  return waitFor('connection.yml', async () => {
+    if ((await node.jobState(session.jobId)) === '' && !(await connection(session))) throw new Error(`the job ended:\n${await outputLog(session)}`);
+    return connection(session);
+  }, timeoutMs, 250).catch(async (e: Error) => { throw new Error(`${e.message}\noutput.log:\n${await outputLog(session)}`); });
+}
+
+/** Cancel the session and wait until Slurm has let it go. */
+export async function stopSession(node: TestNode, session: Session): Promise<void> {
+  await node.scancel(session.jobId);
+  await waitFor('the job to leave the queue', async () => (await node.jobState(session.jobId)) === '', 60_000, 250);
+}
