@@ -14,6 +14,10 @@ import { RECORDING_RUNTIME, readRecordedRuns } from './support/ood.js';
 import { builtApp, type BuiltApp } from './support/app.js';
 import type { Edit } from './support/presets.js';
 import { SAFE_MAIN } from './support/job-library.js';
+import { planFromPresets } from '../src/build.js';
+import { renderApp } from '../src/render/render.js';
+import { batchScript, doctorProgram, pullProgram } from '../src/render/job-scripts.js';
+import { bundledPresets } from './support/presets.js';
 
 const scripts = ['settings.sh', 'before.sh', 'script.sh', 'after.sh'];
 
@@ -61,6 +65,27 @@ t.test('rendered job scripts pass bash -n and shellcheck', async (t) => {
       const lint = await execa('shellcheck', ['--shell=bash', '--external-sources', '--source-path=SCRIPTDIR', script], { cwd: staged, reject: false });
       t.equal(lint.exitCode, 0, `${variant.name}: shellcheck ${script}\n${lint.stdout}`);
     }
+  }
+});
+
+t.test('the staff programs (doctor, pull, batch-script) pass bash -n and shellcheck\'s error checks, with a site cache and overlays', async (t) => {
+  const shellcheck = await hasShellcheck();
+  const plan = await planFromPresets(bundledPresets);
+  t.ok(plan.site.images.cacheDir && plan.site.python.overlays, 'the bundled site has a cache and overlays');
+  const files = await renderApp(plan);
+  const programs = {
+    doctor: doctorProgram(plan, files),
+    pull: pullProgram(plan, files).script,
+    'batch-script': batchScript(plan, files, { partition: 'gpu', container: plan.containers[0]!.name, gpus: 1, cores: 1, memoryGb: 4, hours: 1, command: ['python3', 'train.py'] }),
+  };
+  for (const [name, program] of Object.entries(programs)) {
+    const syntax = await execa('bash', ['-n'], { input: program, reject: false });
+    t.equal(syntax.exitCode, 0, `${name}: bash -n ${syntax.stderr}`);
+    if (!shellcheck) continue;
+    // Errors only: a staff program is the library pasted after the site's settings, so shellcheck's
+    // warnings about names the program does not use say nothing; the session scripts get every check above.
+    const lint = await execa('shellcheck', ['--shell=bash', '--severity=error', '-'], { input: program, reject: false });
+    t.equal(lint.exitCode, 0, `${name}: shellcheck\n${lint.stdout}`);
   }
 });
 

@@ -113,8 +113,7 @@ const plainApp = await appFrom(join(repoRoot, 'test/e2e/presets'), 'plain');
 t.test('a working directory where a lab-mate planted jupyterlab/, json.py and more: nothing of theirs runs, the session works', async (t) => {
   // One of the researcher's environments has a control character in its name: kernel.json and
   // card.json must stay valid JSON (the card would silently lose its facts).
-  const odd = "venvs/lab\u0001mate";
-  const made = await asResearcher(`apptainer exec /opt/images/jupyterlab.sif python3 -m venv --system-site-packages --without-pip ~/${odd.replace('\u0001', "$'\\x01'")}`, 120_000);
+  const made = await asResearcher("apptainer exec /opt/images/jupyterlab.sif python3 -m venv --system-site-packages --without-pip ~/venvs/lab$'\\x01'mate", 120_000);
   t.equal(made.exitCode, 0, made.stderr);
   t.teardown(() => rm(join(hostHome, 'venvs'), { recursive: true, force: true }));
 
