@@ -13,8 +13,8 @@ import { renderApp } from '../../src/render/render.js';
 import { pullProgram } from '../../src/render/job-scripts.js';
 import { repoRoot } from '../support/presets.js';
 import { inNode, NODE_NOT_RUNNING, nodeStatus, requireOrExit, TestNode } from './support/node.js';
-import { connection, outputLog, stageLaunches, submit, waitFor, type Session } from './support/session.js';
-import { kernelSpecs, logIn, runInKernel, runInTerminal, type Login } from './support/jupyter.js';
+import { suitePresetsWith, launchOne, outputLog, runningLogin, stopSession, waitFor, type Session } from './support/session.js';
+import { kernelSpecs, runInKernel, runInTerminal, type Login } from './support/jupyter.js';
 import { registryAvailable, startRegistry, unpackImage } from './support/registry.js';
 
 const found = await nodeStatus();
@@ -27,15 +27,7 @@ const hostHome = node.hostPath(home);
 const work = await mkdtemp(join(tmpdir(), 'ood-jupyter-images-'));
 t.teardown(() => rm(work, { recursive: true, force: true }));
 
-/** The suite's presets with EXTRA appended to site.yml (python: overlays, userInstall…) and more FILES. */
-async function presetsWith(name: string, extra: string, files: Record<string, string> = {}): Promise<string> {
-  const presets = join(work, `presets-${name}`);
-  await cp(join(repoRoot, 'test/e2e/presets'), presets, { recursive: true });
-  const site = join(presets, 'site.yml');
-  await writeFile(site, `${await readFile(site, 'utf8')}${extra}`);
-  for (const [path, text] of Object.entries(files)) await writeFile(join(presets, path), text);
-  return presets;
-}
+const presetsWith = (name: string, extra: string, files: Record<string, string> = {}) => suitePresetsWith(work, name, extra, files);
 
 /** The app built from presetsWith(NAME, EXTRA, FILES). */
 async function appWith(name: string, extra: string, files: Record<string, string> = {}): Promise<string> {
@@ -51,32 +43,15 @@ const form = (overrides: Record<string, string> = {}) => ({
   working_dir: '', extra_binds: '', ...overrides,
 });
 
-async function launch(app: string, values: Record<string, string>): Promise<Session> {
-  const [staged] = await stageLaunches(node, app, [values]);
-  const session = await submit(node, staged!);
-  t.teardown(() => node.scancel(session.jobId));
-  return session;
-}
-
-async function running(session: Session): Promise<Login> {
-  const conn = await waitFor('connection.yml', async () => {
-    if ((await node.jobState(session.jobId)) === '' && !(await connection(session))) throw new Error(`the job ended:\n${await outputLog(session)}`);
-    return connection(session);
-  }, 240_000, 250).catch(async (e: Error) => { throw new Error(`${e.message}\noutput.log:\n${await outputLog(session)}`); });
-  const login = await logIn(conn);
-  if (login.status !== 302) throw new Error(`login answered ${login.status}`);
-  return login;
-}
+const launch = (app: string, values: Record<string, string>) => launchOne(t, node, app, values);
+const running = (session: Session) => runningLogin(node, session);
 
 async function ended(session: Session): Promise<string> {
   await waitFor('the job to end', async () => (await node.jobState(session.jobId)) === '', 180_000, 250);
   return outputLog(session);
 }
 
-async function stop(session: Session): Promise<void> {
-  await node.scancel(session.jobId);
-  await waitFor('the job to leave the queue', async () => (await node.jobState(session.jobId)) === '', 60_000, 250);
-}
+const stop = (session: Session) => stopSession(node, session);
 
 const errorLines = (log: string) => log.split('\n').filter((l) => l.includes('ERROR'));
 const json = (text: string) => JSON.parse(text.trim().split('\n').pop()!) as Record<string, unknown>;

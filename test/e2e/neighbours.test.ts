@@ -15,8 +15,8 @@ import { renderApp } from '../../src/render/render.js';
 import { doctorProgram, pullProgram } from '../../src/render/job-scripts.js';
 import { cliPath, repoRoot } from '../support/presets.js';
 import { inNode, NODE_NOT_RUNNING, nodeStatus, requireOrExit, TestNode } from './support/node.js';
-import { outputLog, stageLaunches, stopSession, submit, waitFor, waitRunning, type Session } from './support/session.js';
-import { kernelSpecs, logIn, runInKernel, type Login } from './support/jupyter.js';
+import { suitePresetsWith, launchOne, outputLog, runningLogin, stageLaunches, stopSession, waitFor, type Session } from './support/session.js';
+import { kernelSpecs, runInKernel } from './support/jupyter.js';
 import { registryAvailable, startRegistry, unpackImage } from './support/registry.js';
 
 const found = await nodeStatus();
@@ -36,15 +36,7 @@ t.teardown(() => rm(work, { recursive: true, force: true }));
 const asNeighbour = (script: string, timeout = 60_000) => inNode(['bash', '-c', script], { neighbour: true, timeout });
 const asResearcher = (script: string, timeout = 60_000) => inNode(['bash', '-c', script], { timeout });
 
-/** The suite's presets with EXTRA appended to site.yml, and FILES added. */
-async function presetsWith(name: string, extra: string, files: Record<string, string> = {}): Promise<string> {
-  const presets = join(work, `presets-${name}`);
-  await cp(join(repoRoot, 'test/e2e/presets'), presets, { recursive: true });
-  const site = join(presets, 'site.yml');
-  await writeFile(site, `${await readFile(site, 'utf8')}${extra}`);
-  for (const [path, text] of Object.entries(files)) await writeFile(join(presets, path), text);
-  return presets;
-}
+const presetsWith = (name: string, extra: string, files: Record<string, string> = {}) => suitePresetsWith(work, name, extra, files);
 async function appFrom(presets: string, name: string): Promise<string> {
   const app = join(work, name, 'jupyter-apptainer');
   await buildApp(presets, app);
@@ -56,17 +48,8 @@ const form = (overrides: Record<string, string> = {}) => ({
   working_dir: '', extra_binds: '', ...overrides,
 });
 
-async function launch(app: string, values: Record<string, string>): Promise<Session> {
-  const [staged] = await stageLaunches(node, app, [values]);
-  const session = await submit(node, staged!);
-  t.teardown(() => node.scancel(session.jobId));
-  return session;
-}
-async function running(session: Session): Promise<Login> {
-  const login = await logIn(await waitRunning(node, session));
-  if (login.status !== 302) throw new Error(`login answered ${login.status}`);
-  return login;
-}
+const launch = (app: string, values: Record<string, string>) => launchOne(t, node, app, values);
+const running = (session: Session) => runningLogin(node, session);
 const errorLines = (log: string) => log.split('\n').filter((l) => l.includes('ERROR'));
 
 /** What ran of the neighbour's planted code: each planted module appends its name to a file here. */

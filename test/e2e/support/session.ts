@@ -3,12 +3,14 @@
 // of OOD's basic template around them, and sbatch with the arguments OOD's Slurm adapter passes.
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
 import { renderLaunches, sbatchArgs, type LaunchResult } from '../../support/ood.js';
 import { jobScript } from '../../support/basic-template.js';
+import { repoRoot } from '../../support/presets.js';
 import type { TestNode } from './node.js';
+import { logIn, type Login } from './jupyter.js';
 
 export interface Connection { host: string; port: number; password: string }
 
@@ -74,4 +76,29 @@ export async function waitRunning(node: TestNode, session: Session, timeoutMs = 
 export async function stopSession(node: TestNode, session: Session): Promise<void> {
   await node.scancel(session.jobId);
   await waitFor('the job to leave the queue', async () => (await node.jobState(session.jobId)) === '', 60_000, 250);
+}
+
+/** Stage and submit one launch of APP with VALUES, cancelled when the test ends. */
+export async function launchOne(t: { teardown(fn: () => unknown): void }, node: TestNode, app: string, values: Record<string, string>): Promise<Session> {
+  const [staged] = await stageLaunches(node, app, [values]);
+  const session = await submit(node, staged!);
+  t.teardown(() => node.scancel(session.jobId));
+  return session;
+}
+
+/** Wait until the session runs, then log in as the Connect button does (a 302 to the lab). */
+export async function runningLogin(node: TestNode, session: Session): Promise<Login> {
+  const login = await logIn(await waitRunning(node, session));
+  if (login.status !== 302) throw new Error(`login answered ${login.status}`);
+  return login;
+}
+
+/** A copy of the suite's presets (test/e2e/presets) in WORK/presets-NAME, with EXTRA appended to site.yml and FILES added. */
+export async function suitePresetsWith(work: string, name: string, extra: string, files: Record<string, string> = {}): Promise<string> {
+  const presets = join(work, `presets-${name}`);
+  await cp(join(repoRoot, 'test/e2e/presets'), presets, { recursive: true });
+  const site = join(presets, 'site.yml');
+  await writeFile(site, `${await readFile(site, 'utf8')}${extra}`);
+  for (const [path, text] of Object.entries(files)) await writeFile(join(presets, path), text);
+  return presets;
 }
