@@ -7,6 +7,7 @@
 import t from 'tap';
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:https';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -223,6 +224,39 @@ t.test('a site image cache others can write (1777), with a planted image under a
   t.not(pull.exitCode, 0);
   t.match(pull.stdout, new RegExp(`^ood-jupyter: ERROR: the site image cache ${cache} is not safe to fill: ${cache} can be changed by others \\(mode 1777\\)\\.`, 'm'), `pull refuses:\n${pull.stdout}`);
   t.notMatch(pull.stdout, /registry: .* is /, 'and reports no planted file as the curated image');
+});
+
+t.test('a registry whose 401 names realm="-K…" or "file://…" (a server of the test\'s, behind the suite\'s TLS): refused with one line, nothing read or written', { skip: !registryAvailable() && process.env.CI !== 'true' ? 'docker-registry, umoci or skopeo missing' : false }, async (t) => {
+  const registry = await startRegistry(node);
+  t.teardown(() => registry.stop());
+  const requests: string[] = [];
+  let realm = '';
+  const server = createServer({ key: await readFile(registry.tls.key), cert: await readFile(registry.tls.cert) }, (req, res) => {
+    requests.push(`${req.method} ${req.url} ${req.headers.authorization ?? ''}`);
+    if (req.url?.startsWith('/v2/')) res.writeHead(401, { 'WWW-Authenticate': `Bearer realm="${realm}",service="x",scope="repository:lab/x:pull"` });
+    else res.writeHead(200, { 'Content-Type': 'application/json' }).write('{"token": "from-the-server"}');
+    res.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  const port = (server.address() as { port: number }).port;
+  // What the realms would make curl read, in the researcher's home: a curl config that fetches a URL of
+  // the server's into a file, and a file whose "token" would then go to the registry.
+  await writeFile(join(hostHome, 'curl-config'), `url = "https://localhost:${port}/read-the-config"\noutput = "${home}/curl-wrote-this"\n`);
+  await writeFile(join(hostHome, 'secret.json'), '{"token": "SECRET-OF-THE-RESEARCHER"}');
+  await node.chownToUser(`${home}/curl-config`);
+  await node.chownToUser(`${home}/secret.json`);
+  t.teardown(() => Promise.all(['curl-config', 'secret.json', 'curl-wrote-this'].map((f) => rm(join(hostHome, f), { force: true }))));
+  for (const hostile of [`-K${home}/curl-config`, `file://${home}/secret.json`]) {
+    realm = hostile;
+    requests.length = 0;
+    const session = await launch(plainApp, form({ container: 'custom', custom_image: `docker://localhost:${port}/lab/x:latest` }));
+    await waitFor('the job to end', async () => (await node.jobState(session.jobId)) === '', 120_000, 250);
+    const log = await outputLog(session);
+    t.same(errorLines(log), [`ood-jupyter: ERROR: the registry refused the image docker://localhost:${port}/lab/x:latest (its sign-in service is not an https:// address). Check the name and tag, and launch again.`], `realm ${hostile}: one line`);
+    t.same(requests, ['HEAD /v2/lab/x/manifests/latest '], 'the server saw the manifest request alone');
+    t.notOk(existsSync(join(hostHome, 'curl-wrote-this')), 'curl wrote no file');
+  }
 });
 
 t.test('a digest that is a path is refused before anything is submitted', async (t) => {

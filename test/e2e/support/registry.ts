@@ -19,6 +19,8 @@ export interface Registry {
   push(rootfs: string, repoTag: string): Promise<string>;
   /** The registry's access log so far. */
   log(): Promise<string>;
+  /** Its TLS key and certificate (CN localhost, signed by the CA the node trusts), for other test servers on this machine. */
+  tls: { key: string; cert: string };
   stop(): Promise<void>;
 }
 
@@ -76,6 +78,7 @@ export async function startRegistry(node: TestNode): Promise<Registry> {
 
   return {
     address,
+    tls: { key: join(dir, 'server.key'), cert: join(dir, 'server.crt') },
     async push(rootfs: string, repoTag: string) {
       const work = await mkdtemp(join(dir, 'image-'));
       const layout = join(work, 'oci');
