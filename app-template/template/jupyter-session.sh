@@ -551,7 +551,8 @@ image_from_registry() {
   while read -r owner dir; do
     if closed_file "$dir/${digest#sha256:}.sif" "$owner"; then
       image_path=$dir/${digest#sha256:}.sif
-      [[ $owner == "$EUID" ]] && remember_tag "$dir" "$key" "$digest"
+      # Noted only in a cache this job may write: its own, or the site's when staff fill it.
+      [[ $dir == "${own_images:-}" || -n ${only_site_cache:-} ]] && remember_tag "$dir" "$key" "$digest"
       return 0
     fi
   done < <(image_caches)

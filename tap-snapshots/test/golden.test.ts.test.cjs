@@ -1372,6 +1372,7 @@ closed_path() {
     fi
     ((i += 1))
   done < <(stat -L -c '%u %a %n' -- "\${chain[@]}" 2>/dev/null)
+  # shellcheck disable=SC2059
   ((i == \${#chain[@]})) || { printf -v closed_why "$msg_reason_missing" "$path"; return 1; }
   closed_owner=$owner
 }
@@ -1684,7 +1685,8 @@ image_from_registry() {
   while read -r owner dir; do
     if closed_file "$dir/\${digest#sha256:}.sif" "$owner"; then
       image_path=$dir/\${digest#sha256:}.sif
-      [[ $owner == "$EUID" ]] && remember_tag "$dir" "$key" "$digest"
+      # Noted only in a cache this job may write: its own, or the site's when staff fill it.
+      [[ $dir == "\${own_images:-}" || -n \${only_site_cache:-} ]] && remember_tag "$dir" "$key" "$digest"
       return 0
     fi
   done < <(image_caches)
@@ -2353,15 +2355,26 @@ if "OOD_JUPYTER_KERNEL_PYTHONPATH" in os.environ and shutil.which("env"):
 c.ServerApp.terminado_settings = {"shell_command": command}
 
 # The access log, written to output.log: anyone on the cluster can reach this port, and each refused
-# request would otherwise add a line with its whole URL and Referer (up to 64 KB each) to the
-# researcher's home. Addresses are cut to 200 characters, refused requests without a login (4xx)
-# are logged 20 a minute at most (then one line saying how many were left out), and successful
-# ones only at debug level, as Jupyter does.
-access_log = {"minute": 0, "refused": 0, "left_out": 0}
-try:
-    from jupyter_server.prometheus.log_functions import prometheus_log_method
-except ImportError:
-    prometheus_log_method = None
+# request would otherwise add a line with its whole URL and Referer (up to 64 KB each), and an API
+# request refused for want of a login a traceback too, to the researcher's home. Addresses are cut to
+# 200 characters; refused requests without a login (4xx) are logged 20 a minute at most (then one
+# line saying how many were left out), without tracebacks; successful ones only at debug level, as
+# Jupyter does.
+refusals = {"minute": 0, "logged": 0, "left_out": 0}
+
+
+def refusal_logged(log):
+    """Whether one more refusal may be logged this minute."""
+    minute = int(time.monotonic() // 60)
+    if minute != refusals["minute"]:
+        if refusals["left_out"]:
+            log.warning("%d more refused requests without a login were not logged", refusals["left_out"])
+        refusals.update(minute=minute, logged=0, left_out=0)
+    refusals["logged"] += 1
+    if refusals["logged"] > 20:
+        refusals["left_out"] += 1
+        return False
+    return True
 
 
 def short(text, limit=200):
@@ -2369,10 +2382,25 @@ def short(text, limit=200):
     return text if len(text) <= limit else text[:limit] + "...(%d more)" % (len(text) - limit)
 
 
+try:
+    from jupyter_server.prometheus.log_functions import prometheus_log_method
+except ImportError:
+    prometheus_log_method = None
+
+
 def log_request(handler):
     status = handler.get_status()
     request = handler.request
     log = getattr(handler, "log", None) or logging.getLogger("tornado.access")
+    if prometheus_log_method is not None:
+        prometheus_log_method(handler)
+    user = ""
+    try:
+        user = getattr(handler.current_user, "username", "") or ""
+    except Exception:
+        pass
+    if 400 <= status < 500 and not user and not refusal_logged(log):
+        return
     if status < 300 or status == 304:
         method = log.debug
     elif status < 400:
@@ -2381,29 +2409,25 @@ def log_request(handler):
         method = log.warning
     else:
         method = log.error
-    user = ""
-    try:
-        user = getattr(handler.current_user, "username", "") or ""
-    except Exception:
-        pass
-    if prometheus_log_method is not None:
-        prometheus_log_method(handler)
-    if 400 <= status < 500 and not user:
-        minute = int(time.monotonic() // 60)
-        if minute != access_log["minute"]:
-            if access_log["left_out"]:
-                log.warning("%d more refused requests without a login were not logged", access_log["left_out"])
-            access_log.update(minute=minute, refused=0, left_out=0)
-        access_log["refused"] += 1
-        if access_log["refused"] > 20:
-            access_log["left_out"] += 1
-            return
     method("%d %s %s (%s@%s) %.2fms%s", status, request.method, short(request.uri), short(user, 64),
            request.remote_ip, 1000.0 * request.request_time(),
            " referer=" + short(request.headers.get("Referer", "None")) if status >= 400 else "")
 
 
+class QuietRefusals(logging.Filter):
+    """Jupyter's API handlers log each refused request ("wrote error: 'Forbidden'") with a traceback:
+    without it, and within the same limit as the refusals themselves."""
+
+    def filter(self, record):
+        error = record.exc_info[1] if record.exc_info else None
+        if str(record.msg).startswith("wrote error") and 400 <= getattr(error, "status_code", 500) < 500:
+            record.exc_info = record.exc_text = None
+            return refusal_logged(logging.getLogger("ServerApp"))
+        return True
+
+
 c.ServerApp.tornado_settings = {"log_function": log_request}
+logging.getLogger("ServerApp").addFilter(QuietRefusals())
 
 # Compute nodes often have no network: no news feed, no update check from jupyter.org.
 c.LabApp.news_url = None
