@@ -9,7 +9,7 @@ import { createServer } from 'node:https';
 import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { jobLibrary, fakeRuntime, modernProbe } from './support/job-library.js';
+import { jobLibrary, fakeRuntime, modernProbe, SAFE_MAIN } from './support/job-library.js';
 
 const { dir, bash } = await jobLibrary(t);
 const errorLines = (output: string) => output.split('\n').filter((l) => l.startsWith('ood-jupyter: ERROR'));
@@ -37,6 +37,25 @@ t.test('closed_path: only the owner and root can change the path or anything abo
   t.equal(await check(join(base, 'groupw')), `open: ${join(base, 'groupw')} can be changed by others (mode 2775)`, 'a group-writable (setgid) project directory');
   t.equal(await check(join(base, 'mine/link')), `open: ${join(base, 'open')} can be changed by others (mode 777)`, 'a link is judged by where it leads');
   t.equal(await check(join(base, 'missing')), `open: ${join(base, 'missing')} does not exist`);
+
+  // The site's directories (STRICT): their owner is not known, so a sticky directory above does not
+  // do: a neighbour could have created the whole tree under /scratch and own every part of it.
+  await mkdir(join(base, 'sticky/theirs-cache'), { recursive: true });
+  await chown(join(base, 'sticky/theirs-cache'), OTHER, OTHER);
+  const strict = async (path: string) => (await bash(`closed_path ${JSON.stringify(path)} '' strict && echo "closed, owner $closed_owner" || echo "open: $closed_why"`)).stdout;
+  t.equal((await bash(`closed_path ${JSON.stringify(join(base, 'sticky/theirs-cache'))} && echo "closed, owner $closed_owner"`)).stdout, `closed, owner ${OTHER}`, 'without STRICT, a tree all of one (unknown) owner under a sticky directory passes');
+  t.equal(await strict(join(base, 'sticky/theirs-cache')), `open: ${join(base, 'sticky')} can be changed by others (mode 1777)`, 'with STRICT it does not');
+  t.equal(await strict(join(base, 'mine/cache')), 'closed, owner 0');
+
+  // A name with a newline and shell text in it (a neighbour's link under a sticky directory): read as
+  // a name, never as owner and mode, never run.
+  const hostile = `e\na[$(touch ${join(base, 'PWNED')})] 755 x`;
+  await mkdir(join(base, 'sticky', hostile), { recursive: true });
+  await chown(join(base, 'sticky', hostile), OTHER, OTHER);
+  await symlink(join(base, 'sticky', hostile), join(base, 'mine/odd'));
+  const odd = await bash(`closed_path "$P" 0 && echo closed || echo "open: $closed_why"`, { P: join(base, 'mine/odd') });
+  t.equal(odd.stdout, `open: ${join(base, 'mine/odd')} belongs to another user (uid ${OTHER})`, odd.output);
+  t.notOk(existsSync(join(base, 'PWNED')), 'nothing in the name ran');
 });
 
 t.test('private_dir: the app\'s own caches are created 0700 and must be the researcher\'s alone', async (t) => {
@@ -212,6 +231,14 @@ t.test('site overlay and environments: used only where no one else can change th
   t.equal(errorLines(run.output).length, 1, 'then the one line of an image without JupyterLab');
   t.notMatch(run.stdout, /reached|^ood-jupyter: the image lacks/m);
 
+  // An overlay closed above, but with a package directory inside that others can write.
+  const inner = join(dir, 'overlays-inner');
+  await mkdir(join(inner, 'python3.13/site-packages/jupyterlab'), { recursive: true });
+  await chmod(join(inner, 'python3.13/site-packages/jupyterlab'), 0o777);
+  const innerRun = await bash(`${fake}; image_id=p image_path=/img.sif overlays_dir=${inner} user_install=0; choose_jupyter img; echo reached`,
+    { PROBE: 'executable=/usr/bin/python3\npython=3.13.1\npip=25', LAB: modernProbe, CALLS: '/dev/null', HOME: join(dir, 'home-overlay-inner') });
+  t.match(innerRun.stdout, new RegExp(`^ood-jupyter: not using the site's JupyterLab at ${inner}/python3\\.13: ${inner}/python3\\.13/site-packages/jupyterlab can be changed by others \\(mode 777\\)\\.`, 'm'), 'an open package directory inside the overlay');
+
   const home = join(dir, 'home-envs');
   await mkdir(join(home, 'venvs/mine/bin'), { recursive: true });
   await writeFile(join(home, 'venvs/mine/bin/python3'), '');
@@ -219,8 +246,17 @@ t.test('site overlay and environments: used only where no one else can change th
   await mkdir(join(lab, 'shared/bin'), { recursive: true });
   await writeFile(join(lab, 'shared/bin/python3'), '');
   await chmod(lab, 0o2775);
-  const envs = await bash(`${fakeRuntime.replace('printf "%s\\n" "$PROBE"', 'shift 3; echo "asked: $*" >>"$CALLS"')}; image_id=e env_search_dirs=(${lab}); discover_environments`, { CALLS: join(dir, 'env-calls'), HOME: home });
-  t.equal(envs.stdout, `skip\t${lab}/shared\tenvironment\t${lab} can be changed by others (mode 2775)`, 'an environment in a group-writable directory is not run');
+  // A closed environment whose site-packages others can write: a .pth file there runs even under python -I.
+  const site = join(dir, 'site-envs');
+  await mkdir(join(site, 'pth/bin'), { recursive: true });
+  await writeFile(join(site, 'pth/bin/python3'), '');
+  await mkdir(join(site, 'pth/lib/python3.13/site-packages'), { recursive: true });
+  await chmod(join(site, 'pth/lib/python3.13/site-packages'), 0o777);
+  const envs = await bash(`${fakeRuntime.replace('printf "%s\\n" "$PROBE"', 'shift 3; echo "asked: $*" >>"$CALLS"')}; image_id=e env_search_dirs=(${lab} ${site}); discover_environments`, { CALLS: join(dir, 'env-calls'), HOME: home });
+  t.same(envs.stdout.split('\n'), [
+    `skip\t${lab}/shared\tenvironment\t${lab} can be changed by others (mode 2775)`,
+    `skip\t${site}/pth\tenvironment\t${site}/pth/lib/python3.13/site-packages can be changed by others (mode 777)`,
+  ], 'an environment in a group-writable directory, and one whose site-packages others can write, are not run');
   t.ok((await readFile(join(dir, 'env-calls'), 'utf8')).endsWith(`environments ${home}/venvs/mine\n`), 'the researcher\'s own environment is asked about, alone');
 });
 
@@ -231,4 +267,29 @@ t.test('json_string escapes every control character: kernel.json and card.json s
   t.equal(JSON.parse(await readFile(join(run.session, 'k/kernel.json'), 'utf8')).display_name, name, 'kernel.json parses, the name intact');
   const card = JSON.parse(await readFile(join(run.session, 'card.json'), 'utf8'));
   t.same([card.image, card.kernels], [name, [name]], 'card.json parses, the name intact');
+});
+
+t.test('kernels start without the notebook\'s directory on sys.path (real python3): a planted ipykernel_launcher.py is not the kernel', async (t) => {
+  const shared = join(dir, 'kernel-dir');
+  await mkdir(shared);
+  await writeFile(join(shared, 'ipykernel_launcher.py'), 'print("PLANTED KERNEL")\n');
+  const argv = JSON.parse((await bash('kernel_argv /usr/bin/python3')).stdout) as string[];
+  t.same(argv, ['/usr/bin/python3', '-c', SAFE_MAIN, 'ipykernel_launcher', '-f', '{connection_file}'], 'the kernelspec argv');
+  // Here python3 has no ipykernel: the real module is not found, and the planted one never runs.
+  const run = await execa(argv[0]!, argv.slice(1, 4), { cwd: shared, reject: false });
+  t.notMatch(run.stdout, /PLANTED/, 'the planted launcher did not run');
+  t.match(run.stderr, /No module named ipykernel_launcher|ipykernel/, run.stderr);
+  const plain = await execa('python3', ['-m', 'ipykernel_launcher'], { cwd: shared, reject: false });
+  t.match(plain.stdout, /PLANTED KERNEL/, 'what the kernelspec had before: -m runs the planted file as the kernel');
+});
+
+t.test('record_jupyter_exit reads only slurmstepd\'s and JupyterLab\'s own lines, not a request that quotes them', async (t) => {
+  const squeue = 'squeue() { echo "$(date -d @$(( $(date +%s) - 600 )) +%Y-%m-%dT%H:%M:%S) 1:00:00"; };';
+  const fake = '[W 2026-12-06 12:00:00.000 ServerApp] 404 GET /node/h/1/x (@10.0.0.9) 1.00ms referer=http://x/*** JOB 7 ON vm CANCELLED AT 2026-12-06T12:00:00 DUE TO TIME LIMIT ***';
+  const cancel = await bash(`${squeue} session_end_record=$PWD/ended; printf '%s\\n' "$FAKE" '[2026-12-06T12:00:01.000] error: *** JOB 7 ON vm CANCELLED AT 2026-12-06T12:00:01 ***' >output.log
+    record_jupyter_exit 143 1 output.log; head -n 1 ended`, { SLURM_JOB_ID: '7', FAKE: fake });
+  t.equal(cancel.stdout, 'cancelled', 'a cancel stays a cancel (Slurm 26 writes its line with a time stamp)');
+  const idle = await bash(`session_end_record=$PWD/ended; printf '%s\\n' "$FAKE" >output.log; record_jupyter_exit 0 0 output.log; head -n 1 ended`,
+    { FAKE: '[W 2026-12-06 12:00:00.000 ServerApp] 404 GET /x (@10.0.0.9) 1.00ms referer=http://x/ No kernels for 60 seconds; shutting down.' });
+  t.equal(idle.stdout, 'stopped', 'a shutdown from the File menu is not taken for the idle limit');
 });

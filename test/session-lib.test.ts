@@ -5,7 +5,7 @@ import t from 'tap';
 import { execa } from 'execa';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { jobLibrary, fakeRuntime, modernProbe, bareProbe } from './support/job-library.js';
+import { jobLibrary, fakeRuntime, modernProbe, bareProbe, SAFE_MAIN } from './support/job-library.js';
 
 const { dir, bash } = await jobLibrary(t);
 const errorLines = (output: string) => output.split('\n').filter((l) => l.startsWith('ood-jupyter: ERROR'));
@@ -226,7 +226,7 @@ t.test('write_kernels: the image kernel, the environments that run, one line for
   const kernels = join(run.session, 'kernels');
   const image = JSON.parse(await readFile(join(kernels, 'python3/kernel.json'), 'utf8'));
   t.same(image, {
-    argv: ['/usr/bin/python3', '-m', 'ipykernel_launcher', '-f', '{connection_file}'], display_name: 'Python 3 (Image "x")', language: 'python',
+    argv: ['/usr/bin/python3', '-c', SAFE_MAIN, 'ipykernel_launcher', '-f', '{connection_file}'], display_name: 'Python 3 (Image "x")', language: 'python',
     env: { PYTHONPATH: `${home}/.local/share/ood-jupyter/packages/img-py3.12/lib/python3.12/site-packages` }, metadata: { debugger: true },
   }, 'the image kernel: its Python, the package directory on PYTHONPATH, a quoted label');
   t.same(run.stdout.split('\n').filter((l) => !l.startsWith('ood-jupyter')), ['Python 3 (Image "x")', 'Python 3.12 (venv: ok)', 'ir (venv: ok)']);

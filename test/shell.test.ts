@@ -190,7 +190,7 @@ t.test('a whole job under the OOD wrapper, runtime replaced by the recording stu
     t.notOk(run.runs.flat().some((arg) => arg.includes(password)), 'the password is on no command line');
     t.notMatch(run.output, password, 'nor in output.log');
     const kernel = JSON.parse(await readFile(join(run.stagedRoot, 'jupyter/data/kernels/python3/kernel.json'), 'utf8'));
-    t.same(kernel.argv, ['/usr/bin/python3', '-m', 'ipykernel_launcher', '-f', '{connection_file}'], 'the kernel is the image\'s Python, as probed');
+    t.same(kernel.argv, ['/usr/bin/python3', '-c', SAFE_MAIN, 'ipykernel_launcher', '-f', '{connection_file}'], 'the kernel is the image\'s Python, as probed, started without the notebook\'s directory on sys.path');
     t.equal(kernel.display_name, 'Python 3 (PyTorch 2.5 (CUDA 12.4))');
     t.same(kernel.env, { PYTHONPATH: join(home, '.local/share/ood-jupyter/packages/pytorch-py3.12/lib/python3.12/site-packages') }, 'with the package directory of this image on PYTHONPATH');
 

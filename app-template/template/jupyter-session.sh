@@ -102,7 +102,8 @@ record_jupyter_exit() {
     # job's start and limit decide.
     local line='' _
     for _ in 1 2 3 4 5 6; do
-      line=$(tail -n 200 "$log" 2>/dev/null | grep -m 1 '\*\*\* JOB [0-9]* ON .* CANCELLED AT ') && break
+      # Anchored at the start of the line: a request's URL or Referer in JupyterLab's log can hold the same words.
+      line=$(tail -n 200 "$log" 2>/dev/null | grep -m 1 -E '^(slurmstepd: |\[[0-9T:.-]+\] )error: \*\*\* JOB [0-9]+ ON .* CANCELLED AT ') && break
       sleep 0.5
     done
     case $line in
@@ -110,7 +111,7 @@ record_jupyter_exit() {
       ?*) record_end cancelled ;;
       *) record_end "$(ended_by_signal)" ;;
     esac
-  elif ((status == 0)) && tail -n 200 "$log" 2>/dev/null | grep -q 'No kernels for [0-9]* seconds; shutting down'; then
+  elif ((status == 0)) && tail -n 200 "$log" 2>/dev/null | grep -qE '^\[I [^]]*\] No kernels for [0-9]+ seconds; shutting down'; then
     record_end idle "$idle_minutes"
   elif ((status == 0)); then
     record_end stopped
@@ -200,14 +201,16 @@ ood_data_dir() {
 # comes from a place one of them could change.
 # ---------------------------------------------------------------------------------------------
 
-# closed_path PATH [OWNER]: whether no one but OWNER (a uid; default: PATH's own owner) and root
-# can change PATH or any directory above it. Each must belong to root or OWNER and be writable by
-# neither group nor others; a directory above PATH may instead be sticky (as /tmp and /scratch
-# are: others cannot rename or remove what is not theirs there). The path as written and the one
-# it resolves to are both checked (a symbolic link above it counts as what it points to). Sets
-# closed_owner (the owner) and, when it is not closed, closed_why (which and why, in words).
+# closed_path PATH [OWNER [STRICT]]: whether no one but OWNER (a uid; default: PATH's own owner)
+# and root can change PATH or any directory above it. Each must belong to root or OWNER and be
+# writable by neither group nor others. A directory above PATH may instead be sticky (as /tmp and
+# /scratch are: others cannot rename or remove what is not theirs there), unless STRICT is given:
+# for the site's own directories, whose owner is not known, a sticky directory above would let any
+# researcher create the path first and own it all. The path as written and the one it resolves to
+# are both checked (a symbolic link above it counts as what it points to). Sets closed_owner (the
+# owner) and, when it is not closed, closed_why (which and why, in words).
 closed_path() {
-  local path=$1 owner=${2:-} real part uid mode name i=0
+  local path=$1 owner=${2:-} strict=${3:-} real part facts uid mode i
   local -a chain=() leaf=()
   closed_why='' closed_owner=''
   if ! real=$(realpath -e -- "$path" 2>/dev/null); then
@@ -224,23 +227,43 @@ closed_path() {
       part=${part:-/}
     done
   done
-  while read -r uid mode name; do
+  # Owner and mode only, one line each in the order asked (names are taken from chain: a name may
+  # hold any character, a newline too).
+  mapfile -t facts < <(stat -L -c '%u %a' -- "${chain[@]}" 2>/dev/null)
+  for ((i = 0; i < ${#chain[@]}; i++)); do
+    uid=${facts[i]%% *} mode=${facts[i]#* }
+    if [[ ! $uid =~ ^[0-9]+$ || ! $mode =~ ^[0-7]+$ ]]; then
+      # shellcheck disable=SC2059
+      printf -v closed_why "$msg_reason_missing" "${chain[i]}"
+      return 1
+    fi
     [[ -n $owner ]] || owner=$uid
     if ((uid != 0 && uid != owner)); then
       # shellcheck disable=SC2059
-      printf -v closed_why "$msg_reason_owner" "$name" "$uid"
+      printf -v closed_why "$msg_reason_owner" "${chain[i]}" "$uid"
       return 1
     fi
-    if (((8#$mode) & 8#022)) && ! ((i != leaf[0] && i != leaf[1] && (8#$mode) & 8#1000)); then
+    # Writable by group or others: refused, unless a sticky directory above PATH (and not STRICT).
+    if (((8#$mode) & 8#022)) &&
+      { [[ -n $strict || $i == "${leaf[0]}" || $i == "${leaf[1]}" ]] || ! (((8#$mode) & 8#1000)); }; then
       # shellcheck disable=SC2059
-      printf -v closed_why "$msg_reason_writable" "$name" "$mode"
+      printf -v closed_why "$msg_reason_writable" "${chain[i]}" "$mode"
       return 1
     fi
-    ((i += 1))
-  done < <(stat -L -c '%u %a %n' -- "${chain[@]}" 2>/dev/null)
-  # shellcheck disable=SC2059
-  ((i == ${#chain[@]})) || { printf -v closed_why "$msg_reason_missing" "$path"; return 1; }
+  done
   closed_owner=$owner
+}
+
+# closed_why_of PATH OWNER: set closed_why for PATH, found open inside a closed directory of OWNER's.
+closed_why_of() {
+  local facts
+  facts=$(stat -L -c '%u %a' -- "$1" 2>/dev/null)
+  # shellcheck disable=SC2059 # the formats are the app's own messages
+  if [[ ${facts%% *} != "$2" && ${facts%% *} != 0 ]]; then
+    printf -v closed_why "$msg_reason_owner" "$1" "${facts%% *}"
+  else
+    printf -v closed_why "$msg_reason_writable" "$1" "${facts#* }"
+  fi
 }
 
 # closed_file FILE OWNER: whether FILE is a regular file (not a link) of OWNER's that group and
@@ -485,7 +508,7 @@ site_cache_usable() {
   if [[ -z ${site_cache_state:-} ]]; then
     site_cache_state=no
     if [[ -n ${image_cache_dir:-} && -d $image_cache_dir ]]; then
-      if closed_path "$image_cache_dir"; then
+      if closed_path "$image_cache_dir" '' strict; then
         site_cache_state=yes site_cache_owner=$closed_owner
       else
         say "$msg_site_cache_skipped" "$image_cache_dir" "$closed_why"
@@ -519,7 +542,7 @@ image_from_registry() {
     fail "$msg_bad_digest" "$uri" "$registry_ref"
   fi
   if [[ -n ${only_site_cache:-} ]]; then
-    closed_path "$image_cache_dir" "$EUID" || fail "$msg_site_cache_unsafe" "$image_cache_dir" "$closed_why" "$image_cache_dir"
+    closed_path "$image_cache_dir" "$EUID" strict || fail "$msg_site_cache_unsafe" "$image_cache_dir" "$closed_why" "$image_cache_dir"
   else
     own_image_cache
   fi
@@ -622,8 +645,8 @@ pull_image() {
 # group project directory, say) or wherever sbatch was called: a lab-mate's jupyterlab/ or json.py
 # there would run inside the researcher's JupyterLab. (Python 3.11's -P does this too, but images
 # carry older Pythons; where PYTHONSAFEPATH or -P is in force, nothing was put there to take off.)
-# Notebook kernels are not started this way: ipykernel takes the directory off while it loads and
-# puts it back for the researcher's own code, as in every Jupyter.
+# Notebook kernels start this way too (kernel_argv); IPython puts the directory back on sys.path
+# for the researcher's own code, as in every Jupyter.
 python_module_main='import sys; getattr(sys.flags, "safe_path", False) or sys.path.pop(0); import runpy; runpy.run_module(sys.argv.pop(1), run_name="__main__", alter_sys=True)'
 
 # with_environment VAR=VALUE... -- COMMAND...: run COMMAND (a program or the runtime's shell
@@ -735,7 +758,13 @@ site_overlay() {
 # site-packages: the overlay and every directory above it). JupyterLab imports its packages: an
 # overlay a researcher could change would run their code in everyone's sessions. Else one line.
 overlay_trusted() {
-  closed_path "$1/site-packages" && return 0
+  local open
+  if closed_path "$1/site-packages" '' strict; then
+    # Nor anything in it, two levels down (a package directory, its __init__.py), links followed.
+    open=$(find -L "$1/site-packages" "$1/lib" -maxdepth 2 \( -perm /022 -o ! -uid "$closed_owner" \) -print -quit 2>/dev/null)
+    [[ -z $open ]] && return 0
+    closed_why_of "$open" "$closed_owner"
+  fi
   say "$msg_overlay_untrusted" "$1" "$closed_why"
   return 1
 }
@@ -935,6 +964,22 @@ environment_dirs() {
   done
 }
 
+# environment_trusted ENV: whether no one but ENV's owner can change what discovery runs of it: its
+# bin/, its site-packages (a .pth file there runs even under python -I) and the Python its python3
+# leads to. The researcher's own environment may sit under a sticky directory (/scratch/$USER);
+# another owner's only under directories no one else can write (closed_path STRICT).
+environment_trusted() {
+  local env=$1 part
+  local -a parts=("$env/bin")
+  for part in "$env"/lib/python*/site-packages; do
+    [[ -d $part ]] && parts+=("$part")
+  done
+  part=$(realpath -e -- "$env/bin/python3" 2>/dev/null || realpath -e -- "$env/bin/python" 2>/dev/null) && parts+=("$part")
+  for part in "${parts[@]}"; do
+    closed_path "$part" "$EUID" || closed_path "$part" '' strict || return 1
+  done
+}
+
 # discover_environments: which environments can give kernels in this image, as inspect-python.py's
 # lines. Cached by the image and what the environments look like now (their directories' times):
 # a warm start runs nothing in the container.
@@ -946,7 +991,7 @@ discover_environments() {
   # lab-mate could otherwise replace an environment in a shared project directory, and it would
   # run in this session without the researcher choosing it).
   for env in "${found[@]}"; do
-    if closed_path "$env/bin"; then
+    if environment_trusted "$env"; then
       envs+=("$env")
     else
       printf 'skip\t%s\tenvironment\t%s\n' "$env" "$closed_why"
@@ -980,6 +1025,14 @@ environment_kernel_env() {
     "$prefix_var" "$(json_string "$env")" "$(json_string "$env/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")"
 }
 
+# kernel_argv PYTHON: a kernelspec's argv (JSON) that runs ipykernel with PYTHON. As
+# `python -m ipykernel_launcher`, but started without the notebook's directory on sys.path
+# (python_module_main): `-m` would run an ipykernel_launcher.py planted in a shared directory as the
+# kernel itself. IPython puts the directory back for the researcher's own code, as in every Jupyter.
+kernel_argv() {
+  printf '[%s, "-c", %s, "ipykernel_launcher", "-f", "{connection_file}"]\n' "$(json_string "$1")" "$(json_string "$python_module_main")"
+}
+
 # write_kernels KERNELS_DIR LABEL: this session's kernels. The image's Python (always), with the
 # package directory (and the overlay) on PYTHONPATH; then each of the researcher's environments
 # that runs here, in the same container with the same GPUs; one line for each that does not.
@@ -987,7 +1040,7 @@ write_kernels() {
   local dir=$1 label=$2 tag env kind field4 field5 field6 target display
   python_environment
   write_kernel "$dir/python3" \
-    "[$(json_string "$py_executable"), \"-m\", \"ipykernel_launcher\", \"-f\", \"{connection_file}\"]" \
+    "$(kernel_argv "$py_executable")" \
     "$label" "{ \"PYTHONPATH\": $(json_string "$kernel_pythonpath") }"
   kernel_names=("$label")
   # inspect-python.py's lines: skip ENV KIND REASON | env ENV KIND PYTHON VERSION |
@@ -998,7 +1051,7 @@ write_kernels() {
       env)
         target="$dir/$(slug "${env##*/}")-$(short_hash "$env" | cut -c1-6)"
         display="Python $field5 ($kind: ${env##*/})"
-        write_kernel "$target" "[$(json_string "$field4"), \"-m\", \"ipykernel_launcher\", \"-f\", \"{connection_file}\"]" \
+        write_kernel "$target" "$(kernel_argv "$field4")" \
           "$display" "$(environment_kernel_env "$kind" "$env")"
         kernel_names+=("$display")
         ;;
@@ -1220,21 +1273,23 @@ if "OOD_JUPYTER_KERNEL_PYTHONPATH" in os.environ and shutil.which("env"):
     command = [shutil.which("env"), "PYTHONPATH=" + os.environ["OOD_JUPYTER_KERNEL_PYTHONPATH"], shell]
 c.ServerApp.terminado_settings = {"shell_command": command}
 
-# The access log, written to output.log: anyone on the cluster can reach this port, and each refused
-# request would otherwise add a line with its whole URL and Referer (up to 64 KB each), and an API
-# request refused for want of a login a traceback too, to the researcher's home. Addresses are cut to
-# 200 characters; refused requests without a login (4xx) are logged 20 a minute at most (then one
-# line saying how many were left out), without tracebacks; successful ones only at debug level, as
-# Jupyter does.
+# The log, written to output.log: anyone on the cluster can reach this port, and what Jupyter and
+# tornado log of a request quotes it (its URL, Referer, Origin: up to 64 KB each; a traceback for each
+# API request refused for want of a login). Unbounded, a neighbour could fill the researcher's home
+# and push the job's own lines out of the completed view. So: every message is cut to 500 characters
+# (URLs and Referers in the access log to 200, tokens in them blanked); requests without a login
+# that are not answered 2xx, and the lines tornado and Jupyter log about refused requests, are logged
+# 20 a minute at most (then one line saying how many were left out), without tracebacks; successful
+# requests only at debug level, as Jupyter does.
 refusals = {"minute": 0, "logged": 0, "left_out": 0}
 
 
 def refusal_logged(log):
-    """Whether one more refusal may be logged this minute."""
+    """Whether one more line about a request without a login may be logged this minute."""
     minute = int(time.monotonic() // 60)
     if minute != refusals["minute"]:
         if refusals["left_out"]:
-            log.warning("%d more refused requests without a login were not logged", refusals["left_out"])
+            log.warning("%d more lines about requests without a login were not logged", refusals["left_out"])
         refusals.update(minute=minute, logged=0, left_out=0)
     refusals["logged"] += 1
     if refusals["logged"] > 20:
@@ -1245,6 +1300,7 @@ def refusal_logged(log):
 
 def short(text, limit=200):
     text = "".join(ch if ch.isprintable() else "?" for ch in str(text))
+    text = re.sub(r"(?i)([?&](?:token|_xsrf)=)[^&]*", r"\\1[hidden]", text)
     return text if len(text) <= limit else text[:limit] + "...(%d more)" % (len(text) - limit)
 
 
@@ -1265,7 +1321,7 @@ def log_request(handler):
         user = getattr(handler.current_user, "username", "") or ""
     except Exception:
         pass
-    if 400 <= status < 500 and not user and not refusal_logged(log):
+    if status >= 300 and not user and not refusal_logged(log):
         return
     if status < 300 or status == 304:
         method = log.debug
@@ -1280,20 +1336,30 @@ def log_request(handler):
            " referer=" + short(request.headers.get("Referer", "None")) if status >= 400 else "")
 
 
-class QuietRefusals(logging.Filter):
-    """Jupyter's API handlers log each refused request ("wrote error: 'Forbidden'") with a traceback:
-    without it, and within the same limit as the refusals themselves."""
+class BoundedLog(logging.Filter):
+    """Every record: its message cut to 500 characters. Tornado's warnings about a request
+    ("403 POST /path (ip): '_xsrf' argument missing"), Jupyter's "Blocking Cross Origin API request
+    for /path. Origin: ..." and its "wrote error: 'Forbidden'" for a refused API request: within the
+    limit above, and without the traceback of a refusal (4xx)."""
 
     def filter(self, record):
+        message = record.getMessage()
         error = record.exc_info[1] if record.exc_info else None
-        if str(record.msg).startswith("wrote error") and 400 <= getattr(error, "status_code", 500) < 500:
+        if 400 <= getattr(error, "status_code", 500) < 500:
             record.exc_info = record.exc_text = None
-            return refusal_logged(logging.getLogger("ServerApp"))
+        about_a_request = record.levelno >= logging.WARNING and (
+            record.name.startswith("tornado.") or message.startswith("wrote error") or "Cross Origin" in message)
+        if about_a_request and record.name != "tornado.access" and not refusal_logged(logging.getLogger("ServerApp")):
+            return False
+        if len(message) > 500:
+            record.msg, record.args = short(message, 500), ()
         return True
 
 
 c.ServerApp.tornado_settings = {"log_function": log_request}
-logging.getLogger("ServerApp").addFilter(QuietRefusals())
+# On each logger that writes records (a logger's filters see only its own records, not its children's).
+for name in ("ServerApp", "LabApp", "tornado.access", "tornado.application", "tornado.general"):
+    logging.getLogger(name).addFilter(BoundedLog())
 
 # Compute nodes often have no network: no news feed, no update check from jupyter.org.
 c.LabApp.news_url = None

@@ -3,14 +3,20 @@
 // directory, and `bash` running a script after sourcing them, in a session directory of its own.
 // The container runtime below is a STUB (a shell function): the real one runs in test/e2e.
 import { execa } from 'execa';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { renderFromPresets } from '../../src/build.js';
 import { bundledPresets } from './presets.js';
 
+/**
+ * The temporary directory is under the home directory (root's, 0700 in CI), not /tmp: the library
+ * refuses a site cache or overlay under a sticky directory, where anyone could have created it.
+ */
 export async function jobLibrary(t: { teardown(fn: () => unknown): void }) {
-  const dir = await mkdtemp(join(tmpdir(), 'ood-jupyter-lib-'));
+  const base = join(homedir(), '.cache');
+  await mkdir(base, { recursive: true, mode: 0o700 });
+  const dir = await mkdtemp(join(base, 'ood-jupyter-lib-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   for (const file of await renderFromPresets(bundledPresets)) {
     if (['template/jupyter-session.sh', 'template/messages.sh', 'template/inspect-python.py'].includes(file.path)) {
