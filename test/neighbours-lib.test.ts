@@ -239,6 +239,14 @@ t.test('site overlay and environments: used only where no one else can change th
     { PROBE: 'executable=/usr/bin/python3\npython=3.13.1\npip=25', LAB: modernProbe, CALLS: '/dev/null', HOME: join(dir, 'home-overlay-inner') });
   t.match(innerRun.stdout, new RegExp(`^ood-jupyter: not using the site's JupyterLab at ${inner}/python3\\.13: ${inner}/python3\\.13/site-packages/jupyterlab can be changed by others \\(mode 777\\)\\.`, 'm'), 'an open package directory inside the overlay');
 
+  // A link inside that leads nowhere on this machine (into the image, as Debian's packages do) is no opening.
+  const linked = join(dir, 'overlays-linked');
+  await mkdir(join(linked, 'python3.13/site-packages/tinycss2'), { recursive: true });
+  await symlink('../../../../share/python-tinycss2-common/tests', join(linked, 'python3.13/site-packages/tinycss2/tests'));
+  const linkedRun = await bash(`${fake}; image_id=q image_path=/img.sif overlays_dir=${linked} user_install=0; choose_jupyter img && echo "overlay=$jupyter_overlay"`,
+    { PROBE: 'executable=/usr/bin/python3\npython=3.13.1\npip=25', LAB: modernProbe, CALLS: '/dev/null', HOME: join(dir, 'home-overlay-linked') });
+  t.match(linkedRun.stdout, new RegExp(`^overlay=${linked}/python3\\.13$`, 'm'), `a closed overlay with a dangling link is used: ${linkedRun.output}`);
+
   const home = join(dir, 'home-envs');
   await mkdir(join(home, 'venvs/mine/bin'), { recursive: true });
   await writeFile(join(home, 'venvs/mine/bin/python3'), '');

@@ -761,7 +761,8 @@ overlay_trusted() {
   local open
   if closed_path "$1/site-packages" '' strict; then
     # Nor anything in it, two levels down (a package directory, its __init__.py), links followed.
-    open=$(find -L "$1/site-packages" "$1/lib" -maxdepth 2 \( -perm /022 -o ! -uid "$closed_owner" \) -print -quit 2>/dev/null)
+    # (A link that leads nowhere on this node, into the image say, is left out: its own mode is 0777.)
+    open=$(find -L "$1/site-packages" "$1/lib" -maxdepth 2 ! -xtype l \( -perm /022 -o ! -uid "$closed_owner" \) -print -quit 2>/dev/null)
     [[ -z $open ]] && return 0
     closed_why_of "$open" "$closed_owner"
   fi
@@ -1333,23 +1334,25 @@ def log_request(handler):
         method = log.error
     method("%d %s %s (%s@%s) %.2fms%s", status, request.method, short(request.uri), short(user, 64),
            request.remote_ip, 1000.0 * request.request_time(),
-           " referer=" + short(request.headers.get("Referer", "None")) if status >= 400 else "")
+           " referer=" + short(request.headers.get("Referer", "None")) if status >= 400 else "",
+           extra={"counted": True})
 
 
 class BoundedLog(logging.Filter):
-    """Every record: its message cut to 500 characters. Tornado's warnings about a request
-    ("403 POST /path (ip): '_xsrf' argument missing"), Jupyter's "Blocking Cross Origin API request
-    for /path. Origin: ..." and its "wrote error: 'Forbidden'" for a refused API request: within the
-    limit above, and without the traceback of a refusal (4xx)."""
+    """Every record: its message cut to 500 characters. Warnings about a request (tornado's
+    "403 POST /path (ip): '_xsrf' argument missing", Jupyter's "Blocking Cross Origin API request for
+    /path. Origin: ..." and "wrote error: 'Forbidden'"): within the limit above (log_request's own
+    lines are counted there), and without the traceback of a refusal (4xx)."""
 
     def filter(self, record):
         message = record.getMessage()
         error = record.exc_info[1] if record.exc_info else None
         if 400 <= getattr(error, "status_code", 500) < 500:
             record.exc_info = record.exc_text = None
-        about_a_request = record.levelno >= logging.WARNING and (
-            record.name.startswith("tornado.") or message.startswith("wrote error") or "Cross Origin" in message)
-        if about_a_request and record.name != "tornado.access" and not refusal_logged(logging.getLogger("ServerApp")):
+        about_a_request = record.levelno >= logging.WARNING and not getattr(record, "counted", False) and (
+            record.name.startswith("tornado.") or re.match(r"[0-9]{3} [A-Z]+ ", message)
+            or message.startswith("wrote error") or "Cross Origin" in message)
+        if about_a_request and not refusal_logged(logging.getLogger("ServerApp")):
             return False
         if len(message) > 500:
             record.msg, record.args = short(message, 500), ()

@@ -235,7 +235,7 @@ doctor_closed_dir() {
     check warn "$current" "does not exist here"
   elif ! closed_path "$dir" '' strict; then
     check fail "$current" "$closed_why: researchers could put files in it that every session trusts. Make it and the directories above it owned by root or the staff account that fills it, writable by that owner alone (chmod 0755 $dir)"
-  elif open=$(find -L "$dir" -mindepth 1 -maxdepth "$depth" \\( -perm /022 -o ! -uid "$closed_owner" \\) -print -quit 2>/dev/null) && [[ -n $open ]]; then
+  elif open=$(find -L "$dir" -mindepth 1 -maxdepth "$depth" ! -xtype l \\( -perm /022 -o ! -uid "$closed_owner" \\) -print -quit 2>/dev/null) && [[ -n $open ]]; then
     check fail "$current" "$open in it can be changed by others or belongs to another account: make everything in it owned by uid $closed_owner and writable by that owner alone (chmod -R go-w $dir)"
   else
     check ok "$current" "only $(id -nu "$closed_owner" 2>/dev/null || printf 'uid %s' "$closed_owner") (uid $closed_owner) can change it (mode $(stat -c %a -- "$dir")): make sure that is a staff account"
