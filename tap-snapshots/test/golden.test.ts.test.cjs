@@ -2165,7 +2165,7 @@ environment_kernel_env() {
 # (python_module_main): \`-m\` would run an ipykernel_launcher.py planted in a shared directory as the
 # kernel itself. IPython puts the directory back for the researcher's own code, as in every Jupyter.
 kernel_argv() {
-  printf '[%s, "-c", %s, "ipykernel_launcher", "-f", "{connection_file}"]\\n' "$(json_string "$1")" "$(json_string "$python_module_main")"
+  printf '[ %s, "-c", %s, "ipykernel_launcher", "-f", "{connection_file}" ]\\n' "$(json_string "$1")" "$(json_string "$python_module_main")"
 }
 
 # write_kernels KERNELS_DIR LABEL: this session's kernels. The image's Python (always), with the
