@@ -332,7 +332,7 @@ export async function benchSession(): Promise<Section[]> {
     const beforeMs = gap('job_start', 'before_done');
     const excess = median(col(warm, 'connection_yml')) - median(col(bare, 'connection_yml'));
     const why = `warm ours reaches connection.yml ${s2(excess)} s after bare: before.sh ${s2(beforeMs)} s, `
-      + `JupyterLab listening → after.sh noticing ${s2(afterWait)} s (wait_for_jupyter polls every 0.5 s, each poll a python3 port_used), `
+      + `JupyterLab listening → after.sh noticing ${s2(afterWait)} s (wait_for_jupyter looks for its server file every 50 ms, then one port_used), `
       + `after.sh → connection.yml ${s2(ymlWait)} s; listening itself comes ${s2(median(col(warm, 'listening')) - median(col(bare, 'listening')))} s later than bare's`;
     const goals: Goal[] = [
       goal('warm ours ÷ bare ≤ 1.05 to connection.yml (from sbatch)', Number(ratios.connectionFromSbatch.toFixed(3)), '×', '<=', 1.05, why),

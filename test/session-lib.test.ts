@@ -11,12 +11,13 @@ const { dir, bash } = await jobLibrary(t);
 const errorLines = (output: string) => output.split('\n').filter((l) => l.startsWith('ood-jupyter: ERROR'));
 
 t.test('choose_port: an empty answer from find_port ends the job with one line, not a Python syntax error', async (t) => {
-  const empty = await bash('find_port() { echo "error: failed to find available port" >&2; }; choose_port node1; echo "reached port=[$port]"');
+  // A node without /proc/net/tcp (free_port a stub saying so): OOD's find_port decides.
+  const empty = await bash('free_port() { return 1; }; find_port() { echo "error: failed to find available port" >&2; }; choose_port node1; echo "reached port=[$port]"');
   t.not(empty.exitCode, 0);
   t.same(errorLines(empty.output).length, 1, empty.output);
   t.match(empty.output, /^ood-jupyter: ERROR: no free port for JupyterLab on /m);
   t.notMatch(empty.output, /reached/);
-  const fine = await bash('find_port() { echo 41234; }; choose_port node1; echo "port=$port"');
+  const fine = await bash('free_port() { return 1; }; find_port() { echo 41234; }; choose_port node1; echo "port=$port"');
   t.equal(fine.exitCode, 0);
   t.match(fine.stdout, /^port=41234$/m);
 });
@@ -77,7 +78,7 @@ t.test('run_jupyterlab: a port taken before JupyterLab binds it means a new port
   // STUB runtime: plays JupyterLab as Jupyter Server 2.15 ends when its port is taken (its own
   // sentence), then as a JupyterLab that starts. The job's output is output.log, as under Slurm.
   const runtime = `runtime=apptainer; runtime_args=(--nv); image_path=/x.sif; jupyter_env=(A=1); host=node1; port=4000;
-    find_port() { echo 4999; };
+    free_port() { return 1; }; find_port() { echo 4999; };
     apptainer() { echo "apptainer OOD_JUPYTER_PORT=$OOD_JUPYTER_PORT $*" >>calls;
       if [[ $OOD_JUPYTER_PORT == 4000 ]]; then echo "[C 2026-12-02 ServerApp] ERROR: the Jupyter server could not be started because port 4000 is not available."; return 1; fi
       echo "[I ServerApp] Jupyter Server is running at: http://node1:$OOD_JUPYTER_PORT/"; return "\${EXIT_WITH:-0}"; };
@@ -98,7 +99,7 @@ t.test('run_jupyterlab: a port taken before JupyterLab binds it means a new port
   t.equal((await readFile(join(failing.session, 'calls'), 'utf8')).trim().split('\n').length, 1, 'started once');
 
   // A port taken every time: three starts, then JupyterLab's own status (script.sh reports it once).
-  const always = await bash(`${runtime} find_port() { echo 4000; }; run_jupyterlab "$PWD"; echo "status $?"`);
+  const always = await bash(`${runtime} free_port() { return 1; }; find_port() { echo 4000; }; run_jupyterlab "$PWD"; echo "status $?"`);
   t.match(await readFile(join(always.session, 'output.log'), 'utf8'), /^status 1$/m);
   t.equal((await readFile(join(always.session, 'calls'), 'utf8')).trim().split('\n').length, 3, 'three starts at most');
 });
@@ -342,4 +343,25 @@ t.test('prepare_runtime: GPUs asked for on a node without an NVIDIA driver end t
   await writeFile(join(dir, 'bin/nvidia-smi'), '#!/bin/sh\necho stub\n', { mode: 0o755 });
   const withDriver = await bash(`${stubs} gpu_count=1; prepare_runtime; echo reached`, { PATH: `${dir}/bin:/usr/bin:/bin` });
   t.equal(withDriver.stdout.trim(), 'reached', withDriver.output);
+});
+
+t.test('choose_port: a port nothing listens on, from /proc/net/tcp, without a program per try; find_port where there is none', async (t) => {
+  // A listening socket of this machine's (a real one, opened for the test): never chosen.
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  const taken = (server.address() as { port: number }).port;
+  const run = await bash(`find_port() { echo "find_port was called" >&2; echo 1; }
+    declare -A seen=(); for i in $(seq 300); do choose_port node1; seen[$port]=1; done
+    echo "distinct=\${#seen[@]} taken=\${seen[${taken}]:-no}"; free_port; echo "last=$port"`);
+  t.equal(run.exitCode, 0, run.output);
+  t.notMatch(run.stderr, /find_port was called/, 'OOD\'s find_port is not needed where /proc/net/tcp is');
+  t.match(run.stdout, /^distinct=\d+ taken=no$/m, 'a listening port is never chosen');
+  t.ok(Number(/distinct=(\d+)/.exec(run.stdout)![1]) > 250, `ports spread over the range: ${run.stdout}`);
+  const last = Number(/last=(\d+)/.exec(run.stdout)![1]);
+  t.ok(last >= 2000 && last <= 65535, `within OOD's range: ${last}`);
+  // Every port of the range "listening" (a stand-in /proc read through a function): find_port decides.
+  const full = await bash(`free_port() { return 1; }; find_port() { echo 41234; }; choose_port node1; echo "port=$port"`);
+  t.match(full.stdout, /^port=41234$/m, 'without /proc/net/tcp, OOD\'s find_port');
 });

@@ -172,13 +172,40 @@ gpu_driver_present() {
   [[ -r /proc/driver/nvidia/version ]] || command -v nvidia-smi >/dev/null 2>&1
 }
 
-# choose_port HOST: set `port` to a free port on HOST (OOD's find_port), or end the job with one
-# line (an empty port would otherwise become a syntax error in the Python configuration).
+# choose_port HOST: set `port` to a free port on HOST, or end the job with one line (an empty port
+# would otherwise become a syntax error in the Python configuration). From the kernel's own list of
+# listening sockets where it has one (free_port), else with OOD's find_port, which runs a port_used
+# program for each port it tries (a python3 start each, on nodes without nc or lsof: 0.2 s and more).
+# Either way another process may take the port before JupyterLab binds it: run_jupyterlab then
+# starts JupyterLab on another one.
 choose_port() {
-  port=$(find_port "$1")
+  free_port || port=$(find_port "$1")
   if [[ ! $port =~ ^[0-9]+$ ]]; then
     fail "$msg_no_free_port" "$(hostname)"
   fi
+}
+
+# free_port: set `port` to a port in OOD's range (2000–65535) that no TCP socket on this node listens
+# on, from /proc/net/tcp and tcp6, read by bash itself; returns 1 where there is no /proc/net/tcp.
+free_port() {
+  local file address state try candidate
+  local -A listening=()
+  [[ -r /proc/net/tcp ]] || return 1
+  for file in /proc/net/tcp /proc/net/tcp6; do
+    [[ -r $file ]] || continue
+    # sl local_address rem_address st …: a local address is HEXADDRESS:HEXPORT, st 0A is LISTEN.
+    while read -r _ address _ state _; do
+      [[ $state == 0A && $address =~ :([0-9A-Fa-f]{4})$ ]] && listening[$((16#${BASH_REMATCH[1]}))]=1
+    done <"$file"
+  done
+  for try in 1 2 3 4 5 6 7 8 9 10; do
+    candidate=$((2000 + (RANDOM * 32768 + RANDOM) % 63536))
+    if [[ -z ${listening[$candidate]:-} ]]; then
+      port=$candidate
+      return 0
+    fi
+  done
+  return 1
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -1403,7 +1430,8 @@ jupyter_server_port() {
 # another process took that one). A port that merely accepts connections may be that other
 # process's: JupyterLab's own server file says which port is ours. Ends the job with one line if
 # PID (script.sh) dies first, if TIMEOUT seconds pass, or if this node has none of the tools OOD's
-# port_used tries. Time is measured, not counted in slices.
+# port_used tries. Time is measured, not counted in slices; JupyterLab's server file is looked for
+# every 50 ms.
 wait_for_jupyter() {
   local host=$1 asked=$2 runtime=$3 timeout=$4 pid=${5:-} start=$SECONDS ours status
   while :; do
@@ -1424,6 +1452,9 @@ wait_for_jupyter() {
       say "$msg_port_timeout" "$timeout" "${ours:-$asked}"
       clean_up 1
     fi
-    sleep 0.5
+    # Every 50 ms: the session card turns to Running as soon as JupyterLab has written its server
+    # file (after it listens), not up to half a second later. Each look is bash's own glob and read;
+    # port_used (a program) runs only once the file is there.
+    sleep 0.05
   done
 }
