@@ -1386,7 +1386,15 @@ class BoundedLog(logging.Filter):
         return True
 
 
-c.ServerApp.tornado_settings = {"log_function": log_request}
+c.ServerApp.tornado_settings = {
+    "log_function": log_request,
+    # JupyterLab's files and API answers compressed (gzip, where the browser asks for it): its first
+    # load is about 5 MB uncompressed, most of the wait on a researcher's link.
+    "compress_response": True,
+    # No bundle build check on every Connect (GET lab/api/build starts node and jlpm, about a second):
+    # a JupyterLab in a read-only image can never be rebuilt from the browser anyway.
+    "page_config_data": {"buildAvailable": False, "buildCheck": False},
+}
 # On each logger that writes records (a logger's filters see only its own records, not its children's).
 for name in ("ServerApp", "LabApp", "tornado.access", "tornado.application", "tornado.general"):
     logging.getLogger(name).addFilter(BoundedLog())

@@ -1047,15 +1047,27 @@ import subprocess  # noqa: E402
 import sysconfig  # noqa: E402
 
 
+def version_of(name):
+    """The installed version of NAME, from its metadata where it has one (reading a file, where an
+    import of jupyter_server or jupyterlab takes most of a second: the probe is the first session's
+    wait), else by importing it; "" where it is not there."""
+    try:
+        from importlib import metadata
+
+        return metadata.version(name)
+    except Exception:
+        pass
+    try:
+        return getattr(importlib.import_module(name), "__version__", "unknown")
+    except Exception:
+        return ""
+
+
 def probe():
     print("executable=%s" % sys.executable)
     print("python=%d.%d.%d" % sys.version_info[:3])
     for name in ("jupyter_server", "jupyterlab", "ipykernel", "pip"):
-        try:
-            version = getattr(importlib.import_module(name), "__version__", "unknown")
-        except Exception:
-            version = ""
-        print("%s=%s" % (name, version))
+        print("%s=%s" % (name, version_of(name)))
     # Where \`pip install --user\` puts packages, relative to PYTHONUSERBASE: the package directory's
     # layout for this Python (lib/python3.X/site-packages for CPython on Linux).
     scheme = "%s_user" % os.name
@@ -2520,7 +2532,15 @@ class BoundedLog(logging.Filter):
         return True
 
 
-c.ServerApp.tornado_settings = {"log_function": log_request}
+c.ServerApp.tornado_settings = {
+    "log_function": log_request,
+    # JupyterLab's files and API answers compressed (gzip, where the browser asks for it): its first
+    # load is about 5 MB uncompressed, most of the wait on a researcher's link.
+    "compress_response": True,
+    # No bundle build check on every Connect (GET lab/api/build starts node and jlpm, about a second):
+    # a JupyterLab in a read-only image can never be rebuilt from the browser anyway.
+    "page_config_data": {"buildAvailable": False, "buildCheck": False},
+}
 # On each logger that writes records (a logger's filters see only its own records, not its children's).
 for name in ("ServerApp", "LabApp", "tornado.access", "tornado.application", "tornado.general"):
     logging.getLogger(name).addFilter(BoundedLog())

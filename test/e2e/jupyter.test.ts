@@ -114,6 +114,19 @@ t.test('a GPU session: JupyterLab in Apptainer in the Slurm job, in the chosen d
   t.equal((await fetch(`${baseUrlOf(conn)}api/kernels`, { headers: asBrowser(PORTAL_ORIGIN) }).then((r) => r.json() as Promise<unknown[]>)).length, 1,
     'the refused POST started no kernel (only the one started from the portal runs)');
 
+  // The Connect path: JupyterLab's page and files come compressed where the browser asks for it, and
+  // the page asks for no bundle build check (GET lab/api/build would start node and jlpm).
+  const page = await fetch(`${baseUrlOf(conn)}lab`, { headers: { Cookie: cookieHeader(login), 'Accept-Encoding': 'gzip' } });
+  const html = await page.text();
+  t.equal(page.headers.get('content-encoding'), 'gzip', 'the lab page is sent compressed');
+  const pageConfig = JSON.parse(/<script id="jupyter-config-data" type="application\/json">([\s\S]*?)<\/script>/.exec(html)?.[1] ?? '{}') as Record<string, unknown>;
+  t.same([pageConfig.buildCheck, pageConfig.buildAvailable], [false, false], 'no bundle build check on Connect');
+  const script = /src="([^"]+\.js[^"]*)"/.exec(html)?.[1];
+  const bundle = await fetch(new URL(script!, `${baseUrlOf(conn)}lab`), { headers: { Cookie: cookieHeader(login), 'Accept-Encoding': 'gzip' } });
+  const compressed = Number(bundle.headers.get('content-length') ?? (await bundle.clone().arrayBuffer()).byteLength);
+  const plain = (await (await fetch(new URL(script!, `${baseUrlOf(conn)}lab`), { headers: { Cookie: cookieHeader(login), 'Accept-Encoding': 'identity' } })).arrayBuffer()).byteLength;
+  t.equal(bundle.headers.get('content-encoding'), 'gzip', `JupyterLab's scripts are sent compressed (${script}: ${compressed} bytes instead of ${plain})`);
+
   const processes = await node.userProcesses();
   t.notOk(processes.some((p) => p.includes(conn.password)), 'the password is on no command line in the node');
   t.notMatch(await outputLog(session), conn.password, 'nor in output.log');
