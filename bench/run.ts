@@ -2,7 +2,7 @@
 // back its tables, its goals (PASS/FAIL with the measured figure) and its raw figures; this prints
 // them and writes bench/results.json with the machine they were taken on.
 //   npm run bench                     every part (the node parts need the test node running)
-//   npm run bench -- generator        only the parts named (generator, session)
+//   npm run bench -- generator        only the parts named (generator, session, connect)
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -19,6 +19,7 @@ interface Part { name: string; what: string; run: () => Promise<Section[]> }
 const parts: Part[] = [
   { name: 'generator', what: 'the generator at 1 to 1000 partitions × 1 to 100 containers', run: async () => (await import('./generator.js')).benchGenerator() },
   { name: 'session', what: 'session start on the test node, next to bare JupyterLab; before.sh; docker:// pulls', run: async () => (await import('./session.js')).benchSession() },
+  { name: 'connect', what: 'Connect in Chromium through the portal to an idle notebook kernel, next to bare JupyterLab; loopback and an emulated link', run: async () => (await import('./connect.js')).benchConnect() },
 ];
 
 async function firstLine(command: string, args: string[]): Promise<string> {

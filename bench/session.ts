@@ -33,7 +33,7 @@ const RUNS = Number(process.env.BENCH_TRIAL_RUNS ?? 5);
 const BEFORE_RUNS = Number(process.env.BENCH_TRIAL_BEFORE ?? 12);
 const CONCURRENT = 10;
 const RESOURCES = 'cpu partition, 0 GPUs, 1 core, 1 GB';
-const IMAGE = '/opt/images/jupyterlab.sif';
+export const IMAGE = '/opt/images/jupyterlab.sif';
 
 /** The steps of before.sh, by the line that starts each (a line at column 0). */
 const STEPS: Array<[string, RegExp]> = [
@@ -104,6 +104,49 @@ async function firstKernelReply(settings: ServerConnection.ISettings): Promise<n
   } finally {
     manager.dispose();
   }
+}
+
+/** How a bare JupyterLab job lets people in: bash lines run before its configuration is written, and
+ * the configuration's lines (inside an unquoted here-document: $host, $port and the setup's variables
+ * expand). By default a token, as a bare launcher's link carries. */
+export interface BareAuth { setup: string[]; config: string[] }
+export const TOKEN_AUTH: BareAuth = {
+  setup: ["token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \\n')"],
+  config: ['c.IdentityProvider.token = "$token"'],
+};
+
+/**
+ * A bare launcher's job script, run from DIR (a directory in the node): its first line, a free port on
+ * the host's address, a 0600 configuration file (what logs in: AUTH, not argv), then exec JupyterLab in
+ * the same image. It writes DIR/phases (job_start, container_start), DIR/config.py, DIR/runtime.
+ */
+export function bareJobScript(dir: string, auth: BareAuth = TOKEN_AUTH): string {
+  return [
+    '#!/bin/bash',
+    `printf 'job_start %s\\n' "$EPOCHREALTIME" >>'${dir}/phases'`,
+    `cd '${dir}' || exit 1`,
+    'host=$(hostname)',
+    `port=$(python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$host") || exit 1`,
+    'umask 077',
+    ...auth.setup,
+    'cat >config.py <<EOF',
+    'c.ServerApp.ip = "$host"',
+    'c.ServerApp.port = $port',
+    'c.ServerApp.port_retries = 0',
+    'c.ServerApp.base_url = "/node/$host/$port/"',
+    'c.ServerApp.open_browser = False',
+    ...auth.config,
+    'EOF',
+    `export JUPYTER_RUNTIME_DIR='${dir}/runtime'`,
+    "printf 'container_start %s\\n' \"$EPOCHREALTIME\" >>phases",
+    `exec apptainer exec ${IMAGE} python3 -m jupyterlab --config='${dir}/config.py'`,
+    '',
+  ].join('\n');
+}
+
+/** Where a bare job's JupyterLab listens, from the config.py its script wrote. */
+export function bareAddress(config: string): { host: string; port: number } {
+  return { host: /ip = "([^"]+)"/.exec(config)![1]!, port: Number(/port = (\d+)/.exec(config)![1]) };
 }
 
 export async function benchSession(): Promise<Section[]> {
@@ -239,29 +282,7 @@ export async function benchSession(): Promise<Section[]> {
     const hostDir = node.hostPath(dir);
     await mkdir(hostDir, { recursive: true });
     await node.chownToUser(`${home}/bench-bare`);
-    // A bare launcher: its first line, a free port on the host's address, a token in a 0600
-    // configuration file (not argv), then exec JupyterLab in the same image.
-    const script = [
-      '#!/bin/bash',
-      `printf 'job_start %s\\n' "$EPOCHREALTIME" >>'${dir}/phases'`,
-      `cd '${dir}' || exit 1`,
-      'host=$(hostname)',
-      `port=$(python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$host") || exit 1`,
-      'umask 077',
-      "token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \\n')",
-      'cat >config.py <<EOF',
-      'c.ServerApp.ip = "$host"',
-      'c.ServerApp.port = $port',
-      'c.ServerApp.port_retries = 0',
-      'c.ServerApp.base_url = "/node/$host/$port/"',
-      'c.ServerApp.open_browser = False',
-      'c.IdentityProvider.token = "$token"',
-      'EOF',
-      `export JUPYTER_RUNTIME_DIR='${dir}/runtime'`,
-      "printf 'container_start %s\\n' \"$EPOCHREALTIME\" >>phases",
-      `exec apptainer exec ${IMAGE} python3 -m jupyterlab --config='${dir}/config.py'`,
-      '',
-    ].join('\n');
+    const script = bareJobScript(dir);
     const args = sbatchArgs(resources.launch.submit!, { stagedRoot: dir, jobName: 'bench/bare-jupyterlab' });
     const submittedAt = Date.now();
     const jobId = await sbatch(args, script);
@@ -270,7 +291,7 @@ export async function benchSession(): Promise<Section[]> {
     const listening = await until('the bare JupyterLab\'s server file', () => serverFileTime(runtime), jobId, dir, 180_000);
     const seen = Date.now();
     const config = await readFile(join(hostDir, 'config.py'), 'utf8');
-    const conn: Connection = { host: /ip = "([^"]+)"/.exec(config)![1]!, port: Number(/port = (\d+)/.exec(config)![1]), password: '' };
+    const conn: Connection = { ...bareAddress(config), password: '' };
     const token = /token = "([^"]+)"/.exec(config)![1]!;
     const base = baseUrlOf(conn);
     // What a bare launcher's link does: open JupyterLab with the token, then the same client.

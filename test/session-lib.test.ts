@@ -23,48 +23,50 @@ t.test('choose_port: an empty answer from find_port ends the job with one line, 
 });
 
 t.test('wait_for_jupyter', async (t) => {
+  // The host is 127.0.0.1 (bash's own connect, tried first, fails at once where nothing listens: a
+  // name to resolve could wait on DNS), and port_used is a stub.
   // Stubs of OOD's job-script helpers: clean_up ends the shell, port_used answers as told. The
   // server file is the one Jupyter Server writes in its runtime directory once a port is its own.
   const stubs = 'clean_up() { echo "clean_up $1"; exit "$1"; }; mkdir -p rt;';
   const serverFile = (port: number) => `printf '{\\n  "pid": 7,\\n  "port": ${port},\\n  "url": "x"\\n}' >rt/jpserver-7.json;`;
   await t.test('no tool to test the port: one line, at once, not two lines a loop for the whole timeout', async (t) => {
-    const run = await bash(`${stubs} ${serverFile(4000)} port_used() { echo call >>calls; return 127; }; wait_for_jupyter node1 4000 rt 60`);
+    const run = await bash(`${stubs} ${serverFile(4000)} port_used() { echo call >>calls; return 127; }; wait_for_jupyter 127.0.0.1 4000 rt 60`);
     t.equal(run.exitCode, 1);
     t.same(errorLines(run.output), [errorLines(run.output)[0]], run.output);
     t.match(run.output, /^ood-jupyter: ERROR: \S+ has none of the tools the job uses to see whether JupyterLab listens/m);
     t.equal((await readFile(join(run.session, 'calls'), 'utf8')).trim().split('\n').length, 1, 'asked once');
   });
   await t.test('time is measured: a port check that takes 2 s still ends a 3 s timeout after 2 checks', async (t) => {
-    const run = await bash(`${stubs} ${serverFile(4000)} port_used() { echo call >>calls; sleep 2; return 1; }; wait_for_jupyter node1 4000 rt 3`);
+    const run = await bash(`${stubs} ${serverFile(4000)} port_used() { echo call >>calls; sleep 2; return 1; }; wait_for_jupyter 127.0.0.1 4000 rt 3`);
     t.equal(run.exitCode, 1);
     t.match(run.output, /^ood-jupyter: ERROR: JupyterLab was still not ready after 3 seconds \(on port 4000\)/m);
     t.equal((await readFile(join(run.session, 'calls'), 'utf8')).trim().split('\n').length, 2);
   });
   await t.test('script.sh already said why it failed: no second line', async (t) => {
-    const run = await bash(`${stubs} port_used() { return 1; }; (report_failure "$msg_no_python" /x.sif); sleep 0 & wait; wait_for_jupyter node1 4000 rt 30 999999`);
+    const run = await bash(`${stubs} port_used() { return 1; }; (report_failure "$msg_no_python" /x.sif); sleep 0 & wait; wait_for_jupyter 127.0.0.1 4000 rt 30 999999`);
     t.equal(run.exitCode, 1);
     t.equal(errorLines(run.output).length, 1, run.output);
     t.match(run.output, /has no python3 that runs/);
   });
   await t.test('script.sh died without a word: one line saying so', async (t) => {
-    const run = await bash(`${stubs} port_used() { return 1; }; wait_for_jupyter node1 4000 rt 30 999999`);
+    const run = await bash(`${stubs} port_used() { return 1; }; wait_for_jupyter 127.0.0.1 4000 rt 30 999999`);
     t.same(errorLines(run.output), ['ood-jupyter: ERROR: JupyterLab ended before it was ready. The lines above say why.']);
   });
   await t.test('listening, with its server file: returns at once', async (t) => {
-    const run = await bash(`${stubs} ${serverFile(4000)} port_used() { [[ $1 == node1:4000 ]]; }; port=4000; wait_for_jupyter node1 4000 rt 30 && echo "ready port=$port"`);
+    const run = await bash(`${stubs} ${serverFile(4000)} port_used() { [[ $1 == 127.0.0.1:4000 ]]; }; port=4000; wait_for_jupyter 127.0.0.1 4000 rt 30 && echo "ready port=$port"`);
     t.equal(run.exitCode, 0);
     t.match(run.stdout, /^ready port=4000$/m);
   });
   await t.test('another process answering on the port is not JupyterLab: no server file, no "ready"', async (t) => {
     // The race seen in CI: a process took the port after find_port; the port accepted connections,
     // after.sh said "listening", and JupyterLab then ended on "port N is not available".
-    const run = await bash(`${stubs} port_used() { return 0; }; wait_for_jupyter node1 4000 rt 1 && echo ready`);
+    const run = await bash(`${stubs} port_used() { return 0; }; wait_for_jupyter 127.0.0.1 4000 rt 1 && echo ready`);
     t.equal(run.exitCode, 1);
     t.notMatch(run.stdout, /^ready$/m);
     t.match(run.output, /^ood-jupyter: ERROR: JupyterLab was still not ready after 1 seconds \(on port 4000\)/m);
   });
   await t.test('JupyterLab on another port than before.sh chose (script.sh moved it): port becomes that one', async (t) => {
-    const run = await bash(`${stubs} ${serverFile(4321)} port_used() { [[ $1 == node1:4321 ]]; }; port=4000; wait_for_jupyter node1 4000 rt 30 && echo "ready port=$port"`);
+    const run = await bash(`${stubs} ${serverFile(4321)} port_used() { [[ $1 == 127.0.0.1:4321 ]]; }; port=4000; wait_for_jupyter 127.0.0.1 4000 rt 30 && echo "ready port=$port"`);
     t.equal(run.exitCode, 0, run.output);
     t.match(run.stdout, /^ready port=4321$/m);
   });
@@ -353,15 +355,30 @@ t.test('choose_port: a port nothing listens on, from /proc/net/tcp, without a pr
   t.teardown(() => new Promise((resolve) => server.close(resolve)));
   const taken = (server.address() as { port: number }).port;
   const run = await bash(`find_port() { echo "find_port was called" >&2; echo 1; }
-    declare -A seen=(); for i in $(seq 300); do choose_port node1; seen[$port]=1; done
+    declare -A seen=(); for i in $(seq 100); do choose_port node1; seen[$port]=1; done
     echo "distinct=\${#seen[@]} taken=\${seen[${taken}]:-no}"; free_port; echo "last=$port"`);
   t.equal(run.exitCode, 0, run.output);
   t.notMatch(run.stderr, /find_port was called/, 'OOD\'s find_port is not needed where /proc/net/tcp is');
   t.match(run.stdout, /^distinct=\d+ taken=no$/m, 'a listening port is never chosen');
-  t.ok(Number(/distinct=(\d+)/.exec(run.stdout)![1]) > 250, `ports spread over the range: ${run.stdout}`);
+  t.ok(Number(/distinct=(\d+)/.exec(run.stdout)![1]) > 80, `ports spread over the range: ${run.stdout}`);
   const last = Number(/last=(\d+)/.exec(run.stdout)![1]);
   t.ok(last >= 2000 && last <= 65535, `within OOD's range: ${last}`);
   // Every port of the range "listening" (a stand-in /proc read through a function): find_port decides.
   const full = await bash(`free_port() { return 1; }; find_port() { echo 41234; }; choose_port node1; echo "port=$port"`);
   t.match(full.stdout, /^port=41234$/m, 'without /proc/net/tcp, OOD\'s find_port');
+});
+
+t.test('wait_for_jupyter: a real listener on the port of the server file is seen by bash itself, within 50 ms of the file', async (t) => {
+  const { createServer } = await import('node:net');
+  const server = createServer((socket) => socket.end());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  const port = (server.address() as { port: number }).port;
+  const run = await bash(`clean_up() { exit "$1"; }; mkdir -p rt; port_used() { echo "port_used was called" >&2; return 1; }
+    (sleep 0.3; printf '{\\n  "pid": 7,\\n  "port": ${port},\\n  "url": "x"\\n}' >rt/jpserver-7.json; echo "\${EPOCHREALTIME/./}" >written) &
+    wait_for_jupyter 127.0.0.1 ${port} rt 30 && echo "seen \${EPOCHREALTIME/./} written $(<written) port=$port"`);
+  t.equal(run.exitCode, 0, run.output);
+  t.notMatch(run.stderr, /port_used was called/, 'no port_used program');
+  const [, seen, written] = /seen (\d+) written (\d+)/.exec(run.stdout)!.map(Number);
+  t.ok((seen! - written!) / 1000 < 100, `seen ${((seen! - written!) / 1000).toFixed(1)} ms after the file was written (polled every 50 ms)`);
 });

@@ -2590,8 +2590,13 @@ wait_for_jupyter() {
   local host=$1 asked=$2 runtime=$3 timeout=$4 pid=\${5:-} start=$SECONDS ours status
   while :; do
     if ours=$(jupyter_server_port "$runtime"); then
-      port_used "\${host}:\${ours}"
-      status=$?
+      # bash's own connect first (a millisecond); OOD's port_used (a program) where it cannot tell.
+      if (: <"/dev/tcp/$host/$ours") 2>/dev/null; then
+        status=0
+      else
+        port_used "\${host}:\${ours}"
+        status=$?
+      fi
       case $status in
         0) port=$ours; return 0 ;;
         127) say "$msg_no_port_tool" "$(hostname)"; clean_up 1 ;;
@@ -2607,8 +2612,7 @@ wait_for_jupyter() {
       clean_up 1
     fi
     # Every 50 ms: the session card turns to Running as soon as JupyterLab has written its server
-    # file (after it listens), not up to half a second later. Each look is bash's own glob and read;
-    # port_used (a program) runs only once the file is there.
+    # file (after it listens), not up to half a second later. Each look is bash's own glob and read.
     sleep 0.05
   done
 }
