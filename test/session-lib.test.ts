@@ -361,6 +361,12 @@ t.test('choose_port: a port nothing listens on, from /proc/net/tcp, without a pr
   t.notMatch(run.stderr, /find_port was called/, 'OOD\'s find_port is not needed where /proc/net/tcp is');
   t.match(run.stdout, /^distinct=\d+ taken=no$/m, 'a listening port is never chosen');
   t.ok(Number(/distinct=(\d+)/.exec(run.stdout)![1]) > 80, `ports spread over the range: ${run.stdout}`);
+  // The Fetch standard's "bad ports" (fetch() and browsers refuse them: a test's fetch failed once on one).
+  // bash's RANDOM, seeded, repeats its draws: find a seed whose first draw is port 6000 (X11), then
+  // seed free_port with it.
+  const bad = await bash(`for ((seed = 1; seed < 2000000; seed++)); do RANDOM=$seed; c=$((2000 + (RANDOM * 32768 + RANDOM) % 63536)); [[ $c == 6000 ]] && break; done
+    RANDOM=$seed; c=$((2000 + (RANDOM * 32768 + RANDOM) % 63536)); RANDOM=$seed; free_port; echo "first draw $c, chosen $port"`);
+  t.match(bad.stdout, /^first draw 6000, chosen (?!6000$)\d+$/, `a draw of a port fetch() refuses is drawn again: ${bad.stdout}`);
   const last = Number(/last=(\d+)/.exec(run.stdout)![1]);
   t.ok(last >= 2000 && last <= 65535, `within OOD's range: ${last}`);
   // Every port of the range "listening" (a stand-in /proc read through a function): find_port decides.

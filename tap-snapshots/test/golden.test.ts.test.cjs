@@ -1333,9 +1333,12 @@ choose_port() {
 
 # free_port: set \`port\` to a port in OOD's range (2000–65535) that no TCP socket on this node listens
 # on, from /proc/net/tcp and tcp6, read by bash itself; returns 1 where there is no /proc/net/tcp.
+# The ports browsers and fetch() refuse to connect to (the Fetch standard's "bad ports": X11, IRC,
+# SIP, NFS…) are never chosen, so a tool that reaches the session directly is not refused.
 free_port() {
   local file address state try candidate
-  local -A listening=()
+  local -A listening=([2049]=1 [3659]=1 [4045]=1 [4190]=1 [5060]=1 [5061]=1 [6000]=1 [6566]=1 [6665]=1
+    [6666]=1 [6667]=1 [6668]=1 [6669]=1 [6679]=1 [6697]=1 [10080]=1)
   [[ -r /proc/net/tcp ]] || return 1
   for file in /proc/net/tcp /proc/net/tcp6; do
     [[ -r $file ]] || continue
