@@ -1332,21 +1332,20 @@ choose_port() {
 }
 
 # free_port: set \`port\` to a port in OOD's range (2000–65535) that no TCP socket on this node listens
-# on, from /proc/net/tcp and tcp6, read by bash itself; returns 1 where there is no /proc/net/tcp.
+# on, from /proc/net/tcp and tcp6 (one program, not one per port tried); returns 1 where there is no
+# /proc/net/tcp.
 # The ports browsers and fetch() refuse to connect to (the Fetch standard's "bad ports": X11, IRC,
 # SIP, NFS…) are never chosen, so a tool that reaches the session directly is not refused.
 free_port() {
-  local file address state try candidate
+  local address try candidate
   local -A listening=([2049]=1 [3659]=1 [4045]=1 [4190]=1 [5060]=1 [5061]=1 [6000]=1 [6566]=1 [6665]=1
     [6666]=1 [6667]=1 [6668]=1 [6669]=1 [6679]=1 [6697]=1 [10080]=1)
   [[ -r /proc/net/tcp ]] || return 1
-  for file in /proc/net/tcp /proc/net/tcp6; do
-    [[ -r $file ]] || continue
-    # sl local_address rem_address st …: a local address is HEXADDRESS:HEXPORT, st 0A is LISTEN.
-    while read -r _ address _ state _; do
-      [[ $state == 0A && $address =~ :([0-9A-Fa-f]{4})$ ]] && listening[$((16#\${BASH_REMATCH[1]}))]=1
-    done <"$file"
-  done
+  # sl local_address rem_address st …: a local address is HEXADDRESS:HEXPORT, st 0A is LISTEN. One
+  # awk reads them (bash's own read takes /proc files a byte at a time: 0.3 s for 200 sockets).
+  while read -r address; do
+    [[ $address =~ :([0-9A-Fa-f]{4})$ ]] && listening[$((16#\${BASH_REMATCH[1]}))]=1
+  done < <(awk '$4 == "0A" { print $2 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
   for try in 1 2 3 4 5 6 7 8 9 10; do
     candidate=$((2000 + (RANDOM * 32768 + RANDOM) % 63536))
     if [[ -z \${listening[$candidate]:-} ]]; then
